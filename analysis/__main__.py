@@ -1,0 +1,3 @@
+import sys
+
+print("analysis stub", sys.argv)

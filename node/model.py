@@ -1,0 +1,115 @@
+"""The model machine's behaviour on one tick, without I/O or time. Pure and deterministic.
+
+A `NodeModel` owns the logical clock, the network queue and a `random.Random` that it never
+seeds itself. The real node (node.lifecycle) and the simulator (node.simulate) both drive it:
+the network puts messages in with `deliver`, the clock of the machine calls `tick`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from node.clock import LamportClock
+
+
+class Message(NamedTuple):
+    """A clock value that arrived from `sender` and waits in the queue since `enqueued_at`."""
+
+    sender: str
+    value: int
+    enqueued_at: float  # system time (virtual time in the simulator)
+
+
+@dataclass(frozen=True, slots=True)
+class Receive:
+    message: Message
+    clock: int  # after the event
+    queue: int  # length after taking the message
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    to: tuple[str, ...]
+    clock: int  # after the event; also the value sent (Lamport: a message carries its send time)
+
+
+@dataclass(frozen=True, slots=True)
+class Internal:
+    clock: int
+
+
+TickOutcome = Receive | Send | Internal
+
+
+def node_seed(run_seed: int, node_id: str) -> int:
+    """Each node's own seed, derived from the run's seed so that one number reproduces a run."""
+    digest = hashlib.sha256(f"{run_seed}/{node_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1  # 63 bits: fits every JSON reader's integers
+
+
+def draw_rate(rng: random.Random, min_rate: int, max_rate: int) -> int:
+    """The machine's ticks per second, drawn uniformly from [min_rate, max_rate]."""
+    return rng.randint(min_rate, max_rate)
+
+
+def targets_for_draw(draw: int, peers: Sequence[str]) -> tuple[str, ...]:
+    """Which peers a draw sends to; () means an internal event.
+
+    With P peers (sorted by id): draw k in 1..P sends to the k-th peer, draw P+1 sends to all
+    of them, anything larger is internal. With three nodes that is the assignment's rule:
+    1 -> one peer, 2 -> the other peer, 3 -> both, 4..MAX_EVENT_NUM -> internal.
+    """
+    if 1 <= draw <= len(peers):
+        return (peers[draw - 1],)
+    if draw == len(peers) + 1:
+        return tuple(peers)
+    return ()
+
+
+class NodeModel:
+    """One machine: logical clock + FIFO network queue + the tick rule."""
+
+    def __init__(
+        self,
+        peers: Sequence[str],
+        max_event_num: int,
+        rng: random.Random,
+        clock: int = 0,
+    ) -> None:
+        if not peers:
+            raise ValueError("a node needs at least one peer")
+        if max_event_num < len(peers) + 1:
+            raise ValueError(f"max_event_num must be >= {len(peers) + 1} for {len(peers)} peers")
+        self.peers = tuple(peers)
+        self.max_event_num = max_event_num
+        self.rng = rng
+        self.clock = LamportClock(clock)
+        self.queue: deque[Message] = deque()
+
+    def deliver(self, message: Message) -> int:
+        """The network hands over a message; it waits for a tick. Returns the queue length."""
+        self.queue.append(message)
+        return len(self.queue)
+
+    def tick(self) -> TickOutcome:
+        """One clock cycle: take one queued message if there is one, else draw an event."""
+        if self.queue:
+            message = self.queue.popleft()
+            return Receive(message, self.clock.receive(message.value), len(self.queue))
+        targets = targets_for_draw(self.rng.randint(1, self.max_event_num), self.peers)
+        clock = self.clock.local_event()
+        if targets:
+            return Send(targets, clock)
+        return Internal(clock)
+
+    def queued_by_sender(self) -> dict[str, int]:
+        """How many queued messages came from each peer (every peer listed, zeros included)."""
+        counts = dict.fromkeys(self.peers, 0)
+        for message in self.queue:
+            counts[message.sender] = counts.get(message.sender, 0) + 1
+        return counts

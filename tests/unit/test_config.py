@@ -1,0 +1,109 @@
+"""Configuration: defaults, every variable's bad values, and one clear message naming it."""
+
+from pathlib import Path
+
+import pytest
+
+from node.config import ConfigError, Peer, load_config
+
+BASE = {"NODE_ID": "node1", "PEERS": "node2:5000,node3:5000"}
+
+
+def test_defaults() -> None:
+    config = load_config(BASE)
+    assert config.node_id == "node1"
+    assert config.peers == (Peer("node2", "node2", 5000), Peer("node3", "node3", 5000))
+    assert (config.min_clock_rate, config.max_clock_rate, config.max_event_num) == (1, 6, 10)
+    assert config.duration == 60
+    assert config.seed is None
+    assert config.run_id is None
+    assert config.clock_rate is None
+    assert config.log_dir == Path("logs")
+
+
+def test_peers_are_sorted_and_may_name_an_id() -> None:
+    config = load_config({**BASE, "PEERS": "zed@10.0.0.9:7000, alpha:5000"})
+    assert config.peer_ids == ("alpha", "zed")
+    assert config.peers[1] == Peer("zed", "10.0.0.9", 7000)
+
+
+def test_values_are_parsed() -> None:
+    env = {
+        **BASE,
+        "MIN_CLOCK_RATE": "2",
+        "MAX_CLOCK_RATE": "2",
+        "MAX_EVENT_NUM": "5",
+        "DURATION": "0",
+        "SEED": "42",
+        "CLOCK_RATE": "6",
+        "RUN_ID": "exp-1",
+        "LOG_DIR": "/tmp/x",
+        "PORT": "6000",
+    }
+    config = load_config(env)
+    assert (config.min_clock_rate, config.max_clock_rate, config.max_event_num) == (2, 2, 5)
+    assert (config.duration, config.seed, config.clock_rate, config.run_id, config.port) == (0, 42, 6, "exp-1", 6000)
+
+
+def test_empty_values_mean_default() -> None:
+    config = load_config({**BASE, "SEED": "", "RUN_ID": " ", "CLOCK_RATE": "", "DURATION": ""})
+    assert config.seed is None
+    assert config.run_id is None
+    assert config.clock_rate is None
+    assert config.duration == 60
+
+
+@pytest.mark.parametrize(
+    ("overrides", "variable", "fragment"),
+    [
+        ({"NODE_ID": ""}, "NODE_ID", "required"),
+        ({"NODE_ID": "no spaces"}, "NODE_ID", "letters"),
+        ({"PEERS": ""}, "PEERS", "required"),
+        ({"PEERS": "node2"}, "PEERS", "host:port"),
+        ({"PEERS": "node2:5000;node3:5000"}, "PEERS", "host:port"),
+        ({"PEERS": "node2:99999"}, "PEERS", "port"),
+        ({"PEERS": "node1:5000,node2:5000"}, "PEERS", "own peer"),
+        ({"PEERS": "node2:5000,node2:5001"}, "PEERS", "twice"),
+        ({"PORT": "0"}, "PORT", "1 to 65535"),
+        ({"PORT": "http"}, "PORT", "integer"),
+        ({"MIN_CLOCK_RATE": "0"}, "MIN_CLOCK_RATE", "from 1"),
+        ({"MAX_CLOCK_RATE": "0"}, "MAX_CLOCK_RATE", "from 1"),
+        ({"MAX_CLOCK_RATE": "2.5"}, "MAX_CLOCK_RATE", "integer"),
+        ({"MIN_CLOCK_RATE": "5", "MAX_CLOCK_RATE": "2"}, "MIN_CLOCK_RATE", "must not exceed MAX_CLOCK_RATE"),
+        ({"CLOCK_RATE": "0"}, "CLOCK_RATE", "from 1"),
+        ({"MAX_EVENT_NUM": "2"}, "MAX_EVENT_NUM", "from 3"),
+        ({"MAX_EVENT_NUM": "ten"}, "MAX_EVENT_NUM", "integer"),
+        ({"DURATION": "-1"}, "DURATION", "seconds"),
+        ({"DURATION": "nan"}, "DURATION", "seconds"),
+        ({"DURATION": "1m"}, "DURATION", "seconds"),
+        ({"SEED": "-3"}, "SEED", "integer"),
+        ({"SEED": "abc"}, "SEED", "integer"),
+        ({"RUN_ID": "../escape"}, "RUN_ID", "letters"),
+        ({"START_TIMEOUT": "0"}, "START_TIMEOUT", "seconds"),
+        ({"DRAIN_TIMEOUT": "x"}, "DRAIN_TIMEOUT", "seconds"),
+        ({"STATUS_INTERVAL": "-5"}, "STATUS_INTERVAL", "seconds"),
+        ({"MAX_QUEUE": "0"}, "MAX_QUEUE", "from 1"),
+    ],
+)
+def test_bad_values_name_the_variable(overrides: dict[str, str], variable: str, fragment: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config({**BASE, **overrides})
+    message = str(caught.value)
+    assert caught.value.variable == variable
+    assert message.startswith(f"{variable}=")
+    assert fragment in message
+    assert "\n" not in message
+
+
+def test_max_event_num_must_cover_every_peer() -> None:
+    """With four peers, draws 1..5 are sends: MAX_EVENT_NUM=4 cannot express the rule."""
+    env = {**BASE, "PEERS": "a:1,b:1,c:1,d:1", "MAX_EVENT_NUM": "4"}
+    with pytest.raises(ConfigError, match="from 5"):
+        load_config(env)
+
+
+def test_log_fields_are_json_friendly() -> None:
+    import json
+
+    fields = load_config(BASE).as_log_fields()
+    assert json.loads(json.dumps(fields))["peers"] == ["node2@node2:5000", "node3@node3:5000"]

@@ -1,0 +1,126 @@
+"""Three real `Node`s (network, timing, logging and all) in one process over loopback TCP."""
+
+import asyncio
+import io
+import json
+import socket
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from node.config import load_config
+from node.lifecycle import Node
+from node.ticker import new_event_loop
+from node.wire import encode_frame, encode_hello
+from tests import logcheck
+
+IDS = ("node1", "node2", "node3")
+
+
+def free_ports(n: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def make_nodes(tmp_path: Path, rates: tuple[int, ...] = (40, 70, 100), **env: str) -> list[Node]:
+    """Three nodes on loopback, rates pinned, logging into tmp_path/r."""
+    (tmp_path / "r").mkdir(exist_ok=True)
+    ports = dict(zip(IDS, free_ports(3), strict=True))
+    nodes = []
+    for node_id, rate in zip(IDS, rates, strict=True):
+        peers = ",".join(f"{p}@127.0.0.1:{ports[p]}" for p in IDS if p != node_id)
+        base = {
+            "NODE_ID": node_id,
+            "PEERS": peers,
+            "PORT": str(ports[node_id]),
+            "LOG_DIR": str(tmp_path),
+            "RUN_ID": "r",
+            "STATUS_INTERVAL": "0",
+            "START_TIMEOUT": "5",
+            "CLOCK_RATE": str(rate),
+        }
+        config = load_config({**base, **env})
+        nodes.append(Node(config, tmp_path / "r", 99, out=io.StringIO(), listen_host="127.0.0.1", handle_signals=False))
+    return nodes
+
+
+def run_nodes(nodes: list[Node], during: Callable[[], Awaitable[None]] | None = None) -> list[int]:
+    async def main() -> list[int]:
+        tasks = [asyncio.ensure_future(node.run()) for node in nodes]
+        if during is not None:
+            await during()
+        return list(await asyncio.gather(*tasks))
+
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        return runner.run(main())
+
+
+def test_three_nodes_run_clean(tmp_path: Path) -> None:
+    nodes = make_nodes(tmp_path, DURATION="2", MAX_EVENT_NUM="5")
+    assert run_nodes(nodes) == [0, 0, 0]
+    run = logcheck.load_run(tmp_path / "r")
+    assert logcheck.check_run(run, duration=2) == []
+    for node_id in IDS:
+        assert [r["peer"] for r in run[node_id] if r["event"] == "connected"] != []
+        assert run[node_id][-1]["reason"] == "duration"
+
+
+def test_stop_request_ends_every_node_with_a_stop_line(tmp_path: Path) -> None:
+    nodes = make_nodes(tmp_path, DURATION="0")
+
+    async def stop_soon() -> None:
+        await asyncio.sleep(1.0)
+        for node in nodes:
+            node.request_stop("signal SIGTERM")
+
+    assert run_nodes(nodes, stop_soon) == [0, 0, 0]
+    run = logcheck.load_run(tmp_path / "r")
+    assert logcheck.check_fields(run) == []
+    assert logcheck.check_clock_rules(run) == []
+    assert logcheck.check_links(run) == []  # even a signal stop accounts for every message
+    assert {records[-1]["reason"] for records in run.values()} == {"signal SIGTERM"}
+
+
+def test_missing_peer_times_out_with_a_clear_message(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    nodes = make_nodes(tmp_path, START_TIMEOUT="0.5")[:2]  # node3 never starts
+    assert run_nodes(nodes) == [1, 1]
+    err = capsys.readouterr().err
+    assert "not all peers connected within 0.5 s" in err
+    assert "node3: cannot dial" in err
+    records = [json.loads(line) for line in (tmp_path / "r" / "node1.jsonl").read_text().splitlines()]
+    assert records[-1]["event"] == "stop"
+    assert records[-1]["reason"] == "start-timeout"
+
+
+def test_intruders_are_rejected_and_the_node_keeps_ticking(tmp_path: Path) -> None:
+    nodes = make_nodes(tmp_path, DURATION="2")
+    port = nodes[0].config.port
+
+    async def intrude() -> None:
+        await asyncio.sleep(0.6)
+        attempts = [
+            b"GET / HTTP/1.1\r\n\r\n",  # not the protocol
+            encode_hello("mallory") + encode_frame(1),  # unknown node
+            b"LAMP\x01",  # half a hello, then EOF
+        ]
+        for payload in attempts:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(payload)
+            await writer.drain()
+            writer.close()
+        await asyncio.sleep(0.2)
+
+    assert run_nodes(nodes, intrude) == [0, 0, 0]
+    run = logcheck.load_run(tmp_path / "r")
+    rejects = [r["reason"] for r in run["node1"] if r["event"] == "reject"]
+    assert len(rejects) == 3
+    assert any("bad hello" in r for r in rejects)
+    assert any("unknown node 'mallory'" in r for r in rejects)
+    assert any("inside a hello" in r for r in rejects)
+    assert logcheck.check_run(run, duration=2) == []  # nothing the intruders sent got in

@@ -1,0 +1,119 @@
+"""The deadline ticker: exact tick counts, no drift, catch-up after delays, skip after stalls."""
+
+import asyncio
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+import pytest
+
+from node.ticker import STALL_SECONDS, DeadlineTicker, LatenessHistogram, new_event_loop, tick_count
+
+T = TypeVar("T")
+
+
+def run(coro_factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        return runner.run(coro_factory())
+
+
+@pytest.mark.parametrize(("rate", "duration", "count"), [(1, 60, 60), (6, 60, 360), (3, 0.5, 2), (7, 1.0, 7)])
+def test_tick_count(rate: int, duration: float, count: int) -> None:
+    assert tick_count(rate, duration) == count
+    assert tick_count(rate, 0) is None
+
+
+def test_ticks_land_on_deadlines_without_drift() -> None:
+    """200 ticks at 200/s: each starts on time, so the last is not later than the first."""
+    lateness: list[float] = []
+
+    async def main() -> float:
+        loop = asyncio.get_running_loop()
+        ticker = DeadlineTicker(
+            loop, 200, lambda i, late: lateness.append(late), lambda *a: None, t0=loop.time(), count=200
+        )
+        ticker.start()
+        started = loop.time()
+        await ticker.done
+        return loop.time() - started
+
+    elapsed = run(main)
+    assert len(lateness) == 200
+    assert elapsed == pytest.approx(1.0, abs=0.02)
+    assert sorted(lateness)[100] < 0.002  # median lateness: well under one period (5 ms)
+
+
+def test_slow_tick_work_does_not_push_later_deadlines() -> None:
+    """Work of 3 ms per tick at 100/s (period 10 ms) must not stretch the run (sleep-after-work would)."""
+
+    def busy(index: int, late: float) -> None:
+        end = time.perf_counter() + 0.003
+        while time.perf_counter() < end:
+            pass
+
+    async def main() -> float:
+        loop = asyncio.get_running_loop()
+        ticker = DeadlineTicker(loop, 100, busy, lambda *a: None, t0=loop.time(), count=100)
+        ticker.start()
+        started = loop.time()
+        await ticker.done
+        return loop.time() - started
+
+    assert run(main) == pytest.approx(1.0, abs=0.02)
+
+
+def test_stall_skips_missed_ticks_and_reports_them() -> None:
+    ticks: list[int] = []
+    stalls: list[tuple[int, int, float]] = []
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        ticker = DeadlineTicker(
+            loop,
+            50,
+            lambda i, late: ticks.append(i),
+            lambda first, skipped, late: stalls.append((first, skipped, late)),
+            t0=loop.time(),
+            count=None,
+        )
+        ticker.start()
+        await asyncio.sleep(0.1)
+        time.sleep(STALL_SECONDS + 0.3)  # freeze the loop, as a paused container would be
+        await asyncio.sleep(0.1)
+        ticker.stop()
+
+    run(main)
+    assert len(stalls) == 1
+    first, skipped, late = stalls[0]
+    assert late > STALL_SECONDS
+    assert skipped == pytest.approx(50 * (STALL_SECONDS + 0.3), abs=5)
+    after = [t for t in ticks if t > first]
+    assert after
+    assert after[0] >= first + skipped
+    assert len(ticks) + skipped == pytest.approx(ticks[-1] + 1, abs=1)
+
+
+def test_stop_ends_an_endless_ticker() -> None:
+    async def main() -> int:
+        loop = asyncio.get_running_loop()
+        seen: list[int] = []
+        ticker = DeadlineTicker(loop, 1000, lambda i, late: seen.append(i), lambda *a: None, t0=loop.time(), count=None)
+        ticker.start()
+        loop.call_later(0.05, ticker.stop)
+        await ticker.done
+        return len(seen)
+
+    assert 20 < run(main) < 80
+
+
+def test_lateness_histogram_percentiles() -> None:
+    histogram = LatenessHistogram()
+    for us in range(1, 101):  # 1..100 microseconds
+        histogram.add(us / 1e6)
+    histogram.add(0.5)  # one 500 ms outlier beyond the last bucket
+    assert histogram.total == 101
+    assert histogram.percentile_ms(0.5) == pytest.approx(0.06)  # bucket edge above the 51st value
+    assert histogram.percentile_ms(0.99) == pytest.approx(0.11)  # 100 us lies in bucket [100, 110)
+    assert histogram.max_s == 0.5
+    assert histogram.percentile_ms(1.0) == pytest.approx(100.0)  # last bucket, capped by the max
+    assert LatenessHistogram().percentile_ms(0.5) == 0
