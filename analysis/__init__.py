@@ -1,1 +1,6 @@
-"""Analysis of a run's logs (stub)."""
+"""Analysis of a Lamport-clock model run: reads only the run's JSON-lines logs.
+
+`python -m analysis [RUN ...]` (see analysis.__main__). Modules: loader (parse and validate),
+metrics (per-node and cross-node figures), messages (per-link accounting), plots, report
+(summary.json / summary.md / terminal), compare (several runs side by side).
+"""

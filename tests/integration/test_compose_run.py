@@ -6,6 +6,7 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -41,6 +42,43 @@ def test_short_fast_run_keeps_every_invariant(logs: Path, owner: int) -> None:
         assert len(status) >= 3, output
         assert " queue " in status[0]
         assert " recv " in status[0]
+    check_summary_against_raw_logs(folder, run)
+    assert "clock condition: holds" in output  # the summary service printed its table
+    assert any(line.startswith("summary-1") and "jump mean/max" in line for line in output.splitlines())
+    # On demand, on a named earlier run: the same outputs again.
+    (folder / "summary.json").unlink()
+    result = compose_command(["run", "--rm", "analysis", folder.name], {}, logs)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (folder / "summary.json").stat().st_uid == owner
+    assert "jump mean/max" in result.stdout
+    missing = compose_command(["run", "--rm", "analysis", "no-such-run"], {}, logs)
+    assert missing.returncode == 2
+    assert "no-such-run: no such run folder" in missing.stdout + missing.stderr
+
+
+def check_summary_against_raw_logs(folder: Path, run: dict[str, list[dict[str, Any]]]) -> None:
+    """The analysis outputs exist, are non-empty, and agree with figures recomputed here."""
+    for name in ("summary.json", "summary.md", "clock.png", "gap.png", "queue.png", "jumps.png"):
+        assert (folder / name).stat().st_size > 0, name
+    summary = json.loads((folder / "summary.json").read_text())
+    for node, records in run.items():
+        ticks = logcheck.tick_records(records)
+        figures = summary["nodes"][node]
+        assert figures["ticks"] == len(ticks)
+        for kind in ("receive", "send", "internal"):
+            assert figures["events"][kind] == sum(1 for r in ticks if r["event"] == kind)
+        previous = [records[0]["clock"], *[r["clock"] for r in ticks[:-1]]]
+        jumps = [r["clock"] - p for r, p in zip(ticks, previous, strict=True)]
+        assert figures["jumps"]["max"] == max(jumps)
+        assert figures["jumps"]["mean"] == pytest.approx(sum(jumps) / len(jumps), abs=1e-3)
+        assert figures["queue"]["end"] == records[-1]["queue"]
+        assert figures["clock"]["end"] == ticks[-1]["clock"]
+        assert figures["rate_ratio"] >= 0.99
+    messages = summary["messages"]
+    assert messages["sent"] == sum(len(r["to"]) for recs in run.values() for r in recs if r["event"] == "send")
+    assert messages["received"] == sum(1 for recs in run.values() for r in recs if r["event"] == "receive")
+    assert messages["unaccounted"] == 0
+    assert messages["clock_condition"]["holds"]
 
 
 def test_fewer_internal_events(logs: Path) -> None:

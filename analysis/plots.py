@@ -1,0 +1,129 @@
+"""The run's figures as PNG files (matplotlib, headless), readable at a glance.
+
+clock.png (logical clock against time, all nodes), gap.png (distance to the fastest node's
+clock), queue.png (queue length seen at each tick), jumps.png (jump-size histogram per node).
+Nodes are labelled with their rates and keep one colour across all figures. Long series are
+thinned to at most MAX_POINTS per line, keeping each bin's largest value so peaks stay visible.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib import ticker
+from matplotlib.figure import Figure
+
+from analysis.metrics import Analysis, FloatArray, NodeSeries
+
+MAX_POINTS = 20_000
+DPI = 110
+FILES = ("clock.png", "gap.png", "queue.png", "jumps.png")
+
+
+def _thin(t: FloatArray, y: np.ndarray) -> tuple[FloatArray, np.ndarray]:
+    if t.size <= MAX_POINTS:
+        return t, y
+    starts = np.linspace(0, t.size, MAX_POINTS // 2, endpoint=False).astype(np.int64)
+    return t[starts], np.maximum.reduceat(y, starts)
+
+
+def _colours(analysis: Analysis) -> dict[str, str]:
+    palette = [plt.get_cmap("tab10")(i) for i in range(10)]
+    return {node: matplotlib.colors.to_hex(palette[i % len(palette)]) for i, node in enumerate(sorted(analysis.series))}
+
+
+def _title(analysis: Analysis, what: str) -> str:
+    run = analysis.summary["run"]
+    extras = [f"MAX_EVENT_NUM={run['max_event_num']}"] if run.get("max_event_num") is not None else []
+    return f"{what} - run {run['run_id']}" + (f" ({', '.join(extras)})" if extras else "")
+
+
+def _save(fig: Figure, path: Path) -> None:
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+
+
+def plot_clock(analysis: Analysis, colours: dict[str, str], path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(10, 5.2))
+    for node, s in sorted(analysis.series.items()):
+        t, clock = _thin(s.t, s.clock)
+        ax.step(t, clock, where="post", color=colours[node], label=s.label, linewidth=1.3)
+    ax.set_xlabel("time since the first tick (s)")
+    ax.set_ylabel("logical clock")
+    ax.set_title(_title(analysis, "Logical clock against system time"))
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left")
+    _save(fig, path)
+
+
+def plot_gap(analysis: Analysis, colours: dict[str, str], path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(10, 4.6))
+    for node, s in sorted(analysis.series.items()):
+        ax.plot(analysis.grid, s.gap, color=colours[node], label=s.label, linewidth=1.2)
+    ax.set_xlabel("time since the first tick (s)")
+    ax.set_ylabel("fastest node's clock - this clock")
+    ax.set_title(_title(analysis, "Gap to the fastest logical clock"))
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left")
+    _save(fig, path)
+
+
+def plot_queue(analysis: Analysis, colours: dict[str, str], path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(10, 4.6))
+    for node, s in sorted(analysis.series.items()):
+        t, queue = _thin(s.t, s.queue_seen)
+        ax.step(t, queue, where="post", color=colours[node], label=s.label, linewidth=1.2)
+    ax.set_xlabel("time since the first tick (s)")
+    ax.set_ylabel("messages waiting (seen at each tick)")
+    ax.set_title(_title(analysis, "Network queue length"))
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left")
+    _save(fig, path)
+
+
+def plot_jumps(analysis: Analysis, colours: dict[str, str], path: Path) -> None:
+    series: list[NodeSeries] = [s for _, s in sorted(analysis.series.items())]
+    fig, axes = plt.subplots(1, max(1, len(series)), figsize=(3.6 * max(1, len(series)), 3.8), squeeze=False)
+    for ax, s in zip(axes[0], series, strict=False):
+        counts = np.bincount(s.jumps[s.jumps >= 0]) if s.jumps.size else np.zeros(1, dtype=np.int64)
+        sizes = np.nonzero(counts)[0]
+        ax.bar(sizes, counts[sizes], color=colours[s.node], width=0.8)
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_minor_formatter(ticker.NullFormatter())
+        ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
+        ax.set_xlabel("jump (clock - previous clock)")
+        ax.set_title(s.label)
+        ax.grid(alpha=0.3, axis="y")
+        mean = float(s.jumps.mean()) if s.jumps.size else 0.0
+        ax.text(
+            0.97,
+            0.95,
+            f"mean {mean:.2f}\nmax {int(s.jumps.max()) if s.jumps.size else 0}",
+            transform=ax.transAxes,
+            ha="right",
+            va="top",
+            fontsize=9,
+        )
+    axes[0][0].set_ylabel("tick events (log scale)")
+    fig.suptitle(_title(analysis, "Clock jump sizes"))
+    _save(fig, path)
+
+
+def write_plots(analysis: Analysis, folder: Path) -> list[Path]:
+    """Draw every figure into `folder`; returns the files written (none if nothing ticked)."""
+    if not analysis.series:
+        return []
+    colours = _colours(analysis)
+    paths = [folder / name for name in FILES]
+    plot_clock(analysis, colours, paths[0])
+    plot_gap(analysis, colours, paths[1])
+    plot_queue(analysis, colours, paths[2])
+    plot_jumps(analysis, colours, paths[3])
+    return paths
