@@ -101,7 +101,8 @@ class NodeModel:
         if self.queue:
             message = self.queue.popleft()
             return Receive(message, self.clock.receive(message.value), len(self.queue))
-        targets = targets_for_draw(self.rng.randint(1, self.max_event_num), self.peers)
+        # random() * n is uniform over 1..n to within 2**-53, and three times faster than randint.
+        targets = targets_for_draw(int(self.rng.random() * self.max_event_num) + 1, self.peers)
         clock = self.clock.local_event()
         if targets:
             return Send(targets, clock)

@@ -4,20 +4,33 @@ Each node is the same `NodeModel` the containers run, seeded the same way (so a 
 same rates and the same event draws as a real run); ticks happen exactly at k/rate and a
 message sent at t arrives at t + delay (+ a seeded jitter, never overtaking on its link).
 Ties are broken deterministically: at one instant deliveries come before ticks, and ticks go in
-node-id order. Output records have the node log format (node.records), so the analysis reads
-simulated runs unchanged. Same configuration, same records, byte for byte.
+node-id order. Output has the node log format (node.records), so the analysis reads simulated
+runs unchanged. Same configuration, same output, byte for byte.
+
+    python -m node.simulate --rates 1,3,6 --duration 3600 --out logs/sim-hour
+    python -m node.simulate --nodes 5 --max-event-num 6 --seed 42 --analyse
+
+Two outputs share one event loop: `run_simulation` hands each record to a callback as a dict
+(tests, benchmarks), `write_simulation` writes JSON lines directly, formatting each line the way
+json.dumps would (checked byte for byte in tests/unit/test_simulate.py), which is what makes an
+hour of model time take seconds.
 """
 
 from __future__ import annotations
 
+import argparse
 import heapq
+import json
 import random
+import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import IO, Any, Protocol
 
 from node import __version__
-from node.model import Message, NodeModel, Receive, Send, draw_rate, node_seed
+from node.model import Internal, Message, NodeModel, Receive, Send, draw_rate, node_seed
 from node.records import internal_fields, receive_fields, send_fields, start_fields, stop_fields
 from node.ticker import tick_count
 
@@ -58,6 +71,22 @@ class Simulation:
         }
 
 
+class Output(Protocol):
+    """Where the simulation's events go; `ts` is virtual time plus the epoch."""
+
+    def start(self, node: str, ts: float, fields: Record) -> None: ...
+
+    def connected(self, node: str, ts: float, peer: str) -> None: ...
+
+    def receive(self, node: str, ts: float, clock: int, queue: int, tick: int, message: Message) -> None: ...
+
+    def send(self, node: str, ts: float, clock: int, queue: int, tick: int, to: tuple[str, ...]) -> None: ...
+
+    def internal(self, node: str, ts: float, clock: int, queue: int, tick: int) -> None: ...
+
+    def stop(self, node: str, ts: float, clock: int, queue: int, fields: Record) -> None: ...
+
+
 @dataclass
 class _SimNode:
     node_id: str
@@ -71,90 +100,247 @@ class _SimNode:
     )
 
 
-def run_simulation(sim: Simulation, sink: Sink) -> dict[str, NodeModel]:
-    """Run `sim`, handing every record to `sink(node_id, record)` in global time order."""
+def _nodes(sim: Simulation) -> dict[str, _SimNode]:
     if sim.duration <= 0:
         raise ValueError("a simulation needs a duration > 0")
     ids = tuple(sorted(sim.node_ids))
-    nodes: dict[str, _SimNode] = {}
+    nodes = {}
     for node_id in ids:
         seed = node_seed(sim.seed, node_id)
         rng = random.Random(seed)
         drawn = draw_rate(rng, sim.min_rate, sim.max_rate)
         rate = sim.rates.get(node_id, drawn)
-        peers = tuple(p for p in ids if p != node_id)
-        model = NodeModel(peers, sim.max_event_num, rng)
+        model = NodeModel(tuple(p for p in ids if p != node_id), sim.max_event_num, rng)
         count = tick_count(rate, sim.duration)
         assert count is not None
         nodes[node_id] = _SimNode(node_id, rate, drawn, seed, model, count)
+    return nodes
+
+
+def simulate(sim: Simulation, out: Output) -> dict[str, NodeModel]:
+    """Run `sim`, reporting every event to `out` in global time order. Returns the final models."""
+    nodes = _nodes(sim)
+    ids = tuple(nodes)
+    epoch = sim.epoch
     network_rng = random.Random(node_seed(sim.seed, "network"))
     last_arrival: dict[tuple[str, str], float] = {}
-    heap: list[tuple[float, int, int, str, int, int]] = []  # (time, kind, seq, node, tick/value, sender idx)
+    # (time, kind, tie-break, node, tick index or clock value, sender). Ties at one time and kind:
+    # ticks in node-id order (the node's index), deliveries in the order they were sent (seq).
+    heap: list[tuple[float, int, int, str, int, str]] = []
     seq = 0
-
-    def emit(node: _SimNode, t: float, event: str, clock: int, queue: int, fields: Record) -> None:
-        record: Record = {"ts": sim.epoch + t, "node": node.node_id, "event": event, "clock": clock, "queue": queue}
-        record.update(fields)
-        sink(node.node_id, record)
-
+    order = {node_id: i for i, node_id in enumerate(ids)}
     for node in nodes.values():
-        emit(
-            node,
-            0.0,
-            "start",
-            0,
-            0,
-            start_fields(
-                rate=node.rate,
-                drawn_rate=node.drawn_rate,
-                seed=sim.seed,
-                node_seed=node.seed,
-                resumed_clock=0,
-                run_id=sim.run_id,
-                version=__version__,
-                pid=0,
-                config=sim.as_log_fields(),
-            ),
-        )
+        out.start(node.node_id, epoch, start_fields(
+            rate=node.rate, drawn_rate=node.drawn_rate, seed=sim.seed, node_seed=node.seed, resumed_clock=0,
+            run_id=sim.run_id, version=__version__, pid=0, config=sim.as_log_fields(),
+        ))
         for peer in node.model.peers:
-            emit(node, 0.0, "connected", 0, 0, {"peer": peer})
-        heap.append((0.0, _TICK, seq, node.node_id, 0, -1))
-        seq += 1
+            out.connected(node.node_id, epoch, peer)
+        heap.append((0.0, _TICK, order[node.node_id], node.node_id, 0, ""))
     heapq.heapify(heap)
-
-    end = 0.0
+    pop, push, replace = heapq.heappop, heapq.heappush, heapq.heapreplace
+    delay, jitter, jitter_draw = sim.delay, sim.jitter, network_rng.random
+    end = max(n.count / n.rate for n in nodes.values())
+    receive_out, send_out, internal_out = out.receive, out.send, out.internal
     while heap:
-        t, kind, _, node_id, number, sender_index = heapq.heappop(heap)
+        t, kind, _, node_id, number, sender = heap[0]
         node = nodes[node_id]
         model = node.model
         if kind == _DELIVER:
-            model.deliver(Message(ids[sender_index], number, sim.epoch + t))
+            pop(heap)
+            model.deliver(Message(sender, number, epoch + t))
             end = max(end, t)
             continue
+        # Reschedule this node's next tick in place of the current one (one heap operation).
+        if number + 1 < node.count:
+            replace(heap, ((number + 1) / node.rate, _TICK, order[node_id], node_id, number + 1, ""))
+        else:
+            pop(heap)
         outcome = model.tick()
-        if isinstance(outcome, Receive):
+        kind_of = type(outcome)
+        if kind_of is Receive:
+            assert isinstance(outcome, Receive)
             node.counts["receive"] += 1
-            emit(node, t, "receive", outcome.clock, outcome.queue, receive_fields(number, 0.0, outcome.message))
-        elif isinstance(outcome, Send):
+            receive_out(node_id, epoch + t, outcome.clock, outcome.queue, number, outcome.message)
+        elif kind_of is Send:
+            assert isinstance(outcome, Send)
             node.counts["send"] += 1
-            emit(node, t, "send", outcome.clock, len(model.queue), send_fields(number, 0.0, outcome.to, outcome.clock))
+            send_out(node_id, epoch + t, outcome.clock, len(model.queue), number, outcome.to)
             for peer in outcome.to:
-                arrival = t + sim.delay + (network_rng.random() * sim.jitter if sim.jitter else 0.0)
-                arrival = max(arrival, last_arrival.get((node_id, peer), 0.0))  # TCP keeps a link FIFO
-                last_arrival[(node_id, peer)] = arrival
-                heapq.heappush(heap, (arrival, _DELIVER, seq, peer, outcome.clock, ids.index(node_id)))
+                arrival = t + delay + (jitter_draw() * jitter if jitter else 0.0)
+                link = (node_id, peer)
+                previous = last_arrival.get(link, 0.0)
+                if arrival < previous:  # TCP keeps a link FIFO: no overtaking
+                    arrival = previous
+                last_arrival[link] = arrival
+                push(heap, (arrival, _DELIVER, seq, peer, outcome.clock, node_id))
                 seq += 1
         else:
+            assert isinstance(outcome, Internal)
             node.counts["internal"] += 1
-            emit(node, t, "internal", outcome.clock, len(model.queue), internal_fields(number, 0.0))
-        if number + 1 < node.count:
-            heapq.heappush(heap, ((number + 1) / node.rate, _TICK, seq, node_id, number + 1, -1))
-            seq += 1
-        end = max(end, node.count / node.rate)
-
-    for node in nodes.values():
+            internal_out(node_id, epoch + t, outcome.clock, len(model.queue), number)
+    for node_id in ids:
+        node = nodes[node_id]
         fields = stop_fields(
             reason="duration", queue_by_peer=node.model.queued_by_sender(), counts=node.counts, unfinished=[]
         )
-        emit(node, end, "stop", node.model.clock.value, len(node.model.queue), fields)
+        out.stop(node_id, epoch + end, node.model.clock.value, len(node.model.queue), fields)
     return {node_id: node.model for node_id, node in nodes.items()}
+
+
+class RecordOutput:
+    """Hands each event to `sink(node, record)` as the dict a node would log."""
+
+    def __init__(self, sink: Sink) -> None:
+        self.sink = sink
+
+    def _emit(self, node: str, ts: float, event: str, clock: int, queue: int, fields: Record) -> None:
+        record: Record = {"ts": ts, "node": node, "event": event, "clock": clock, "queue": queue}
+        record.update(fields)
+        self.sink(node, record)
+
+    def start(self, node: str, ts: float, fields: Record) -> None:
+        self._emit(node, ts, "start", 0, 0, fields)
+
+    def connected(self, node: str, ts: float, peer: str) -> None:
+        self._emit(node, ts, "connected", 0, 0, {"peer": peer})
+
+    def receive(self, node: str, ts: float, clock: int, queue: int, tick: int, message: Message) -> None:
+        self._emit(node, ts, "receive", clock, queue, receive_fields(tick, 0.0, message))
+
+    def send(self, node: str, ts: float, clock: int, queue: int, tick: int, to: tuple[str, ...]) -> None:
+        self._emit(node, ts, "send", clock, queue, send_fields(tick, 0.0, to, clock))
+
+    def internal(self, node: str, ts: float, clock: int, queue: int, tick: int) -> None:
+        self._emit(node, ts, "internal", clock, queue, internal_fields(tick, 0.0))
+
+    def stop(self, node: str, ts: float, clock: int, queue: int, fields: Record) -> None:
+        self._emit(node, ts, "stop", clock, queue, fields)
+
+
+class JsonLinesOutput:
+    """Writes one `<node>.jsonl` per node, formatting tick lines directly (node ids need no escaping).
+
+    Each line is what json.dumps of RecordOutput's dict gives: same keys, order, separators and
+    number formats (float repr), which tests/unit/test_simulate.py checks byte for byte.
+    """
+
+    def __init__(self, folder: Path, node_ids: tuple[str, ...]) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.files: dict[str, IO[str]] = {n: (folder / f"{n}.jsonl").open("w", encoding="utf-8") for n in node_ids}
+        self.lines = 0
+
+    def _line(self, node: str, record: Record) -> None:
+        self.files[node].write(json.dumps(record) + "\n")
+        self.lines += 1
+
+    def start(self, node: str, ts: float, fields: Record) -> None:
+        self._line(node, {"ts": ts, "node": node, "event": "start", "clock": 0, "queue": 0, **fields})
+
+    def connected(self, node: str, ts: float, peer: str) -> None:
+        self._line(node, {"ts": ts, "node": node, "event": "connected", "clock": 0, "queue": 0, "peer": peer})
+
+    def receive(self, node: str, ts: float, clock: int, queue: int, tick: int, message: Message) -> None:
+        self.files[node].write(
+            f'{{"ts": {ts!r}, "node": "{node}", "event": "receive", "clock": {clock}, "queue": {queue}, '
+            f'"tick": {tick}, "late_ms": 0.0, "from": "{message.sender}", "value": {message.value}, '
+            f'"enq_ts": {message.enqueued_at!r}}}\n'
+        )
+        self.lines += 1
+
+    def send(self, node: str, ts: float, clock: int, queue: int, tick: int, to: tuple[str, ...]) -> None:
+        targets = ", ".join(f'"{p}"' for p in to)
+        self.files[node].write(
+            f'{{"ts": {ts!r}, "node": "{node}", "event": "send", "clock": {clock}, "queue": {queue}, '
+            f'"tick": {tick}, "late_ms": 0.0, "to": [{targets}], "value": {clock}}}\n'
+        )
+        self.lines += 1
+
+    def internal(self, node: str, ts: float, clock: int, queue: int, tick: int) -> None:
+        self.files[node].write(
+            f'{{"ts": {ts!r}, "node": "{node}", "event": "internal", "clock": {clock}, "queue": {queue}, '
+            f'"tick": {tick}, "late_ms": 0.0}}\n'
+        )
+        self.lines += 1
+
+    def stop(self, node: str, ts: float, clock: int, queue: int, fields: Record) -> None:
+        self._line(node, {"ts": ts, "node": node, "event": "stop", "clock": clock, "queue": queue, **fields})
+
+    def close(self) -> None:
+        for f in self.files.values():
+            f.close()
+
+
+def run_simulation(sim: Simulation, sink: Sink) -> dict[str, NodeModel]:
+    """Run `sim`, handing every record to `sink(node_id, record)` in global time order."""
+    return simulate(sim, RecordOutput(sink))
+
+
+def write_simulation(sim: Simulation, folder: Path) -> int:
+    """Run `sim` and write its logs into `folder` (plus run.json); returns the number of lines."""
+    out = JsonLinesOutput(folder, tuple(sorted(sim.node_ids)))
+    try:
+        simulate(sim, out)
+    finally:
+        out.close()
+    info = {"run_id": sim.run_id, "seed": sim.seed, "simulated": True, "config": sim.as_log_fields()}
+    (folder / "run.json").write_text(json.dumps(info, indent=2) + "\n")
+    return out.lines
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m node.simulate", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--nodes", type=int, default=3, help="number of nodes node1..nodeN (default 3)")
+    parser.add_argument("--rates", help="comma-separated rates for node1, node2, ... (default: drawn)")
+    parser.add_argument("--min-rate", type=int, default=1)
+    parser.add_argument("--max-rate", type=int, default=6)
+    parser.add_argument("--max-event-num", type=int, default=10)
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds of model time (default 60)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--delay", type=float, default=0.0002, help="one-way network delay, s (default 0.0002)")
+    parser.add_argument("--jitter", type=float, default=0.0, help="extra uniform delay up to this, s")
+    parser.add_argument("--out", type=Path, help="run folder to write (default logs/sim-<seed>-<time>)")
+    parser.add_argument("--analyse", action="store_true", help="run the analysis on the result")
+    args = parser.parse_args(argv)
+    if args.nodes < 2:
+        parser.error("--nodes must be at least 2")
+    if args.max_event_num < args.nodes:
+        parser.error(f"--max-event-num must be at least the number of nodes ({args.nodes})")
+    if args.duration <= 0 or args.delay < 0 or args.jitter < 0 or not 1 <= args.min_rate <= args.max_rate:
+        parser.error("need --duration > 0, --delay/--jitter >= 0 and 1 <= --min-rate <= --max-rate")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    ids = tuple(f"node{i}" for i in range(1, args.nodes + 1))
+    rates: dict[str, int] = {}
+    if args.rates:
+        try:
+            values = [int(r) for r in args.rates.split(",")]
+        except ValueError:
+            values = []
+        if len(values) != args.nodes or min(values) < 1:
+            print(f"simulate: --rates needs {args.nodes} positive integers, got {args.rates!r}", file=sys.stderr)
+            return 2
+        rates = dict(zip(ids, values, strict=True))
+    run_id = args.out.name if args.out else f"sim-{args.seed}-{time.strftime('%Y-%m-%d_%H-%M-%S', time.gmtime())}"
+    folder = args.out or Path("logs") / run_id
+    sim = Simulation(node_ids=ids, min_rate=args.min_rate, max_rate=args.max_rate, rates=rates,
+                     max_event_num=args.max_event_num, duration=args.duration, seed=args.seed, delay=args.delay,
+                     jitter=args.jitter, epoch=0.0, run_id=run_id)
+    started = time.perf_counter()
+    lines = write_simulation(sim, folder)
+    elapsed = time.perf_counter() - started
+    print(f"simulated {args.duration:g} s of {args.nodes} nodes: {lines:,} events in {elapsed:.2f} s "
+          f"({lines / elapsed:,.0f} events/s) -> {folder}")
+    if args.analyse:
+        from analysis.__main__ import main as analyse  # noqa: PLC0415 - optional, needs the analysis deps
+
+        return analyse([str(folder)])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -85,6 +85,31 @@ class ClusterRun:
         assert latest.is_symlink(), f"no {latest}"
         return latest.resolve()
 
+    def container(self, service: str) -> str:
+        return f"{self.project}-{service}-1"
+
+    def network(self) -> str:
+        return f"{self.project}_cluster"
+
+    def wait_until_ticking(self, timeout: float = 60) -> Path:
+        """Wait until every node has logged a tick event; return the run folder."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if (self.logs / "latest").exists():
+                folder = self.run_folder()
+                logs = [folder / f"{n}.jsonl" for n in ("node1", "node2", "node3")]
+                if all(p.exists() and '"tick": 0' in p.read_text() for p in logs):
+                    return folder
+            time.sleep(0.2)
+        raise TimeoutError("nodes did not start ticking")
+
+
+def docker(*args: str) -> str:
+    """Run a docker CLI command (as a user would for a fault), fail loudly, return its output."""
+    result = subprocess.run(["docker", *args], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, f"docker {' '.join(args)}: {result.stderr}"
+    return result.stdout.strip()
+
 
 def compose_command(
     args: list[str], env: dict[str, str], logs: Path, timeout: float = 120

@@ -4,6 +4,7 @@ import asyncio
 import io
 import json
 import socket
+import struct
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -124,3 +125,56 @@ def test_intruders_are_rejected_and_the_node_keeps_ticking(tmp_path: Path) -> No
     assert any("unknown node 'mallory'" in r for r in rejects)
     assert any("inside a hello" in r for r in rejects)
     assert logcheck.check_run(run, duration=2) == []  # nothing the intruders sent got in
+
+
+def test_a_flood_is_held_at_max_queue_and_the_rate_holds(tmp_path: Path) -> None:
+    """A (fake) peer floods node1 with up to 4 million frames; node1 stops reading at MAX_QUEUE."""
+    node1, node2, node3 = make_nodes(tmp_path, DURATION="3", MAX_QUEUE="5000", DRAIN_TIMEOUT="0.5")
+    ports = {n.config.node_id: n.config.port for n in (node1, node2, node3)}
+    chunk = struct.Struct("!1000I")
+    sent = 0
+
+    async def fake_node3() -> None:
+        nonlocal sent
+
+        async def swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            while await reader.read(65536):
+                pass
+
+        server = await asyncio.start_server(swallow, "127.0.0.1", ports["node3"])
+        writers = []
+        for peer in ("node1", "node2"):
+            _, writer = await asyncio.open_connection("127.0.0.1", ports[peer])
+            writer.write(encode_hello("node3"))
+            writers.append(writer)
+        try:
+            for start in range(1, 4_000_001, 1000):
+                writers[0].write(chunk.pack(*range(start, start + 1000)))
+                await writers[0].drain()  # blocks while node1 is not reading: TCP pushes back
+                sent += 1000
+            await asyncio.Event().wait()  # keep the links open until the test ends
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            for writer in writers:
+                writer.close()
+            server.close()
+
+    async def during() -> None:
+        task = asyncio.ensure_future(fake_node3())
+        await asyncio.sleep(4.5)
+        task.cancel()
+
+    assert run_nodes([node1, node2], during) == [0, 0]
+    run = logcheck.load_run(tmp_path / "r")
+    records = run["node1"]
+    full = [r for r in records if r["event"] == "queue_full"]
+    assert full
+    assert full[0]["limit"] == 5000
+    assert max(r["queue"] for r in records) <= 5000 + 262144 // 4  # bounded: the limit plus one read (256 KiB)
+    taken = len([r for r in records if r["event"] == "receive" and r["from"] == "node3"])
+    assert taken + records[-1]["queue"] < sent  # the rest waited in TCP buffers, pushed back to the sender
+    ticks = logcheck.tick_records(records)
+    assert len(ticks) == 40 * 3  # node1 (40/s) kept its rate under the flood
+    assert all(r["event"] == "receive" for r in ticks)  # ... taking one message per tick
+    assert len(logcheck.tick_records(run["node2"])) == 70 * 3
