@@ -1,8 +1,9 @@
 """`python -m analysis [RUN ...]`: analyse runs, write their summaries and plots, compare them.
 
 RUN is a run folder, or a run name under LOG_DIR (default: $LOG_DIR, else ./logs); with no RUN,
-the newest run (LOG_DIR/latest). Each run gets summary.json, summary.md and PNG plots in its own
-folder and a headline table on the terminal; with several runs, a comparison table follows.
+the newest run (LOG_DIR/latest). Each run gets summary.json, summary.md, PNG plots (spacetime.png
+for the window `--spacetime START:END`, default the first 10 s) and shiviz.log in its own folder
+and a headline table on the terminal; with several runs, a comparison table follows.
 
 Exit codes: 0 every run analysed (problems in the input are reported, not fatal); 1 a run had
 nothing that could be analysed; 2 a run folder does not exist or the arguments are wrong.
@@ -23,6 +24,8 @@ from analysis.loader import load_run
 from analysis.metrics import analyse
 from analysis.plots import write_plots
 from analysis.report import terminal_report, write_json, write_markdown
+from analysis.shiviz import write_shiviz
+from analysis.spacetime import Window, parse_window, write_spacetime
 
 EXIT_OK, EXIT_NOTHING, EXIT_USAGE = 0, 1, 2
 PROGRESS_BYTES = 10_000_000  # show progress for runs larger than this
@@ -42,6 +45,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--compare-out", type=Path, help="also write comparison.md/.json into this folder")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    parser.add_argument(
+        "--spacetime",
+        metavar="START:END",
+        help="seconds since the first tick shown in spacetime.png, e.g. 20:30 (default: the first 10 s)",
+    )
+    parser.add_argument("--no-shiviz", action="store_true", help="skip shiviz.log (the ShiViz export)")
     parser.add_argument("--quiet", action="store_true", help="print only problems and the comparison")
     return parser.parse_args(argv)
 
@@ -61,7 +70,15 @@ def shown(folder: Path, log_dir: Path) -> str:
         return str(folder)
 
 
-def analyse_folder(folder: Path, plots: bool, quiet: bool, where: str | None = None) -> dict[str, Any] | None:
+def analyse_folder(
+    folder: Path,
+    plots: bool,
+    quiet: bool,
+    where: str | None = None,
+    *,
+    window: Window | None = None,
+    shiviz: bool = True,
+) -> dict[str, Any] | None:
     """Analyse one run folder and write its outputs; None if there was nothing to analyse."""
     size = sum(p.stat().st_size for p in folder.glob("*.jsonl"))
 
@@ -79,11 +96,24 @@ def analyse_folder(folder: Path, plots: bool, quiet: bool, where: str | None = N
         return None
     progress(f"{folder.name}: computing ({time.perf_counter() - started:.1f} s)")
     analysis = analyse(run)
+    exports: list[Path] = []
+    if shiviz and analysis.causality is not None:
+        origin = analysis.summary["run"]["first_tick_ts"] or 0.0
+        path, exported, total = write_shiviz(analysis.causality, run.nodes, origin, folder)
+        analysis.summary["causality"]["shiviz"] = {"file": path.name, "events": exported, "complete": exported == total}
+        exports.append(path)
     figures: list[Path] = []
     if plots:
         progress(f"{folder.name}: plotting ({time.perf_counter() - started:.1f} s)")
         figures = write_plots(analysis, folder)
-    written = [write_json(analysis.summary, folder), write_markdown(analysis.summary, folder, figures), *figures]
+        spacetime = write_spacetime(analysis, folder, window)
+        figures += [spacetime] if spacetime else []
+    written = [
+        write_json(analysis.summary, folder),
+        write_markdown(analysis.summary, folder, figures),
+        *figures,
+        *exports,
+    ]
     progress(f"{folder.name}: done in {time.perf_counter() - started:.1f} s")
     if quiet:
         for problem in analysis.summary["problems"]:
@@ -95,6 +125,13 @@ def analyse_folder(folder: Path, plots: bool, quiet: bool, where: str | None = N
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    window = None
+    if args.spacetime is not None:
+        try:
+            window = parse_window(args.spacetime)
+        except ValueError as error:
+            print(f"analysis: --spacetime {args.spacetime!r}: {error}", file=sys.stderr)
+            return EXIT_USAGE
     take_log_owner_identity(args.log_dir)
     names = args.runs or ["latest"]
     folders = []
@@ -111,7 +148,14 @@ def main(argv: list[str] | None = None) -> int:
         if len(folders) > 1 and not args.quiet:
             print(f"\n== {folder.name} ==")
         try:
-            summary = analyse_folder(folder, not args.no_plots, args.quiet, shown(folder, args.log_dir))
+            summary = analyse_folder(
+                folder,
+                not args.no_plots,
+                args.quiet,
+                shown(folder, args.log_dir),
+                window=window,
+                shiviz=not args.no_shiviz,
+            )
         except OSError as error:  # unreadable folder or files, full disk: say so, go on
             print(f"{folder.name}: cannot analyse: {error}", file=sys.stderr)
             summary = None

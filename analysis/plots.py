@@ -32,12 +32,13 @@ def _thin(t: FloatArray, y: np.ndarray) -> tuple[FloatArray, np.ndarray]:
     return t[starts], np.maximum.reduceat(y, starts)
 
 
-def _colours(analysis: Analysis) -> dict[str, str]:
+def node_colours(analysis: Analysis) -> dict[str, str]:
+    """One colour per node, the same in every figure."""
     palette = [plt.get_cmap("tab10")(i) for i in range(10)]
     return {node: matplotlib.colors.to_hex(palette[i % len(palette)]) for i, node in enumerate(sorted(analysis.series))}
 
 
-def _title(analysis: Analysis, what: str) -> str:
+def title(analysis: Analysis, what: str) -> str:
     run = analysis.summary["run"]
     extras = [f"MAX_EVENT_NUM={run['max_event_num']}"] if run.get("max_event_num") is not None else []
     return f"{what} - run {run['run_id']}" + (f" ({', '.join(extras)})" if extras else "")
@@ -56,7 +57,7 @@ def plot_clock(analysis: Analysis, colours: dict[str, str], path: Path) -> None:
         ax.step(t, clock, where="post", color=colours[node], label=s.label, linewidth=1.3)
     ax.set_xlabel("time since the first tick (s)")
     ax.set_ylabel("logical clock")
-    ax.set_title(_title(analysis, "Logical clock against system time"))
+    ax.set_title(title(analysis, "Logical clock against system time"))
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left")
     _save(fig, path)
@@ -68,7 +69,7 @@ def plot_gap(analysis: Analysis, colours: dict[str, str], path: Path) -> None:
         ax.plot(analysis.grid, s.gap, color=colours[node], label=s.label, linewidth=1.2)
     ax.set_xlabel("time since the first tick (s)")
     ax.set_ylabel("fastest node's clock - this clock")
-    ax.set_title(_title(analysis, "Gap to the fastest logical clock"))
+    ax.set_title(title(analysis, "Gap to the fastest logical clock"))
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left")
     _save(fig, path)
@@ -81,7 +82,7 @@ def plot_queue(analysis: Analysis, colours: dict[str, str], path: Path) -> None:
         ax.step(t, queue, where="post", color=colours[node], label=s.label, linewidth=1.2)
     ax.set_xlabel("time since the first tick (s)")
     ax.set_ylabel("messages waiting (seen at each tick)")
-    ax.set_title(_title(analysis, "Network queue length"))
+    ax.set_title(title(analysis, "Network queue length"))
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left")
     _save(fig, path)
@@ -112,7 +113,7 @@ def plot_jumps(analysis: Analysis, colours: dict[str, str], path: Path) -> None:
             fontsize=9,
         )
     axes[0][0].set_ylabel("tick events (log scale)")
-    fig.suptitle(_title(analysis, "Clock jump sizes"))
+    fig.suptitle(title(analysis, "Clock jump sizes"))
     _save(fig, path)
 
 
@@ -120,7 +121,7 @@ def write_plots(analysis: Analysis, folder: Path) -> list[Path]:
     """Draw every figure into `folder`; returns the files written (none if nothing ticked)."""
     if not analysis.series:
         return []
-    colours = _colours(analysis)
+    colours = node_colours(analysis)
     paths = [folder / name for name in FILES]
     plot_clock(analysis, colours, paths[0])
     plot_gap(analysis, colours, paths[1])

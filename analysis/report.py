@@ -116,9 +116,51 @@ def messages_lines(summary: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _share(part: int, whole: int) -> str:
+    return "-" if not whole else f"{100 * part / whole:.3g}%"
+
+
+def causality_lines(summary: dict[str, Any]) -> list[str]:
+    """Happens-before in figures: pairs ordered and concurrent, and Lamport's clocks checked against it."""
+    c = summary.get("causality")
+    if not c:
+        return []
+    cross_concurrent = c["concurrent_pairs"]  # every concurrent pair is on two nodes
+    lines = [
+        f"causality: {c['events']:,} events, {c['pairs']:,} pairs: {c['ordered_pairs']:,} ordered, "
+        f"{c['concurrent_pairs']:,} concurrent ({_share(c['concurrent_pairs'], c['pairs'])}; "
+        f"{_share(cross_concurrent, c['cross_node_pairs'])} of cross-node pairs; "
+        f"{fmt(c['concurrent_per_event'], 1)} per event)"
+    ]
+    steps = c["checked"] - c["messages"]
+    if c["lamport_consistent"]:
+        lines.append(
+            f"Lamport clocks agree with happens-before: C(a) < C(b) on all {c['checked']:,} edges "
+            f"({c['messages']:,} messages, {steps:,} steps on a node)"
+        )
+    else:
+        lines.append(
+            f"Lamport clocks VIOLATE happens-before on {c['violations']:,} of {c['checked']:,} edges, "
+            f"e.g. {c['examples'][0]}"
+        )
+    if c["unmatched_receives"]:
+        lines.append(
+            f"{c['unmatched_receives']:,} receives match no send (kept as local events), "
+            f"e.g. {c['unmatched_examples'][0]}"
+        )
+    shiviz = c.get("shiviz")
+    if shiviz and not shiviz["complete"]:
+        lines.append(
+            f"{shiviz['file']}: the first {shiviz['events']:,} of {c['events']:,} events (a consistent cut; "
+            "ShiViz slows down past a few thousand)"
+        )
+    return lines
+
+
 def terminal_report(summary: dict[str, Any], written: list[Path], where: str | None = None) -> str:
     lines = [run_line(summary), "", text_table(HEADLINE, headline_rows(summary)), ""]
     lines += messages_lines(summary)
+    lines += causality_lines(summary)
     problems = summary["problems"]
     if problems:
         lines.append(f"problems ({len(problems)}):")
@@ -147,6 +189,32 @@ def write_json(summary: dict[str, Any], folder: Path) -> Path:
     path = folder / "summary.json"
     path.write_text(json.dumps(_finite(summary), indent=2, allow_nan=False) + "\n")
     return path
+
+
+def causality_markdown(summary: dict[str, Any]) -> list[str]:
+    c = summary.get("causality")
+    if not c:
+        return []
+    out = ["", "## Causality", ""]
+    out += [
+        "Vector clocks rebuilt from the logs: two events are ordered when one happens before the other "
+        "(a chain of steps along a node and messages from send to receive), concurrent otherwise. "
+        'Pairs are counted exactly, not sampled; "per event" is how many events one event is concurrent '
+        "with on average. Lamport's clock condition C(a) < C(b) is checked on every edge of happens-before, "
+        "which covers every ordered pair.",
+        "",
+    ]
+    out += [f"- {line}" for line in causality_lines(summary)]
+    for example in c["examples"][1:]:  # the first is in the line above
+        out.append(f"- violation: {example}")
+    for example in c["unmatched_examples"][1:]:
+        out.append(f"- unmatched: {example}")
+    if c.get("shiviz"):
+        out.append(
+            f"- `{c['shiviz']['file']}` ({c['shiviz']['events']:,} events): upload it at "
+            "https://bestchai.bitbucket.io/shiviz/ (its first line is the parser RegExp)."
+        )
+    return out
 
 
 def write_markdown(summary: dict[str, Any], folder: Path, figures: list[Path]) -> Path:
@@ -233,6 +301,7 @@ def write_markdown(summary: dict[str, Any], folder: Path, figures: list[Path]) -
         "",
     ]
     out += [f"- {line}" for line in messages_lines(summary)]
+    out += causality_markdown(summary)
     out += ["", "## Problems in the input", ""]
     out += [f"- {p}" for p in summary["problems"]] or ["None."]
     if figures:

@@ -1,0 +1,202 @@
+"""The simulator next to the containers: a parameter sweep, and the kept runs re-simulated.
+
+`sweep`: the slowest node's backlog growth (messages per second) over an hour of model time, for
+rates (r, 6, 6) with r = 1..6 and MAX_EVENT_NUM = 3..12, against experiments/theory.py.
+`twins`: every kept container run simulated again with its own seed (hence the same rates and
+the same event draws) to see how close virtual time comes to real containers.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+from analysis.loader import load_run
+from analysis.metrics import analyse
+from analysis.report import fmt, markdown_table
+from experiments.aggregate import load_results, nodes_by_rate
+from experiments.configs import CONFIGS
+from experiments.theory import predict
+from node.simulate import Simulation, write_simulation
+
+SWEEP_RATES = range(1, 7)
+SWEEP_MEN = range(3, 13)
+SWEEP_SECONDS = 3600.0
+MEASURED_DELAY = 0.0006  # s: median one-way delay in the container runs (summary.json delay_ms p50)
+
+
+def _summarise(sim: Simulation) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        write_simulation(sim, folder)
+        return analyse(load_run(folder)).summary
+
+
+def sweep(seed: int = 7) -> list[dict[str, Any]]:
+    """Backlog growth of the slow node for every (r, MAX_EVENT_NUM), measured and predicted."""
+    rows = []
+    for men in SWEEP_MEN:
+        for rate in SWEEP_RATES:
+            sim = Simulation(
+                rates={"node1": rate, "node2": 6, "node3": 6},
+                max_event_num=men,
+                duration=SWEEP_SECONDS,
+                seed=seed,
+                delay=MEASURED_DELAY,
+            )
+            summary = _summarise(sim)
+            slow = summary["nodes"]["node1"]
+            rows.append(
+                {
+                    "rate": rate,
+                    "max_event_num": men,
+                    "growth_per_s": round((slow["queue"]["end"] or 0) / SWEEP_SECONDS, 4),
+                    "predicted_per_s": round(predict([rate, 6, 6], men)[0].queue_growth, 4),
+                    "jump_mean": slow["jumps"]["mean"],
+                    "queue_end": slow["queue"]["end"],
+                }
+            )
+    return rows
+
+
+def write_sweep(results: Path, seed: int = 7) -> list[Path]:
+    rows = sweep(seed)
+    (results / "sweep.json").write_text(json.dumps(rows, indent=2) + "\n")
+    grid = np.array(
+        [
+            [
+                next(r["growth_per_s"] for r in rows if r["rate"] == rate and r["max_event_num"] == men)
+                for rate in SWEEP_RATES
+            ]
+            for men in SWEEP_MEN
+        ]
+    )
+    fig, ax = plt.subplots(figsize=(7.5, 5.5))
+    image = ax.imshow(
+        grid, origin="lower", aspect="auto", cmap="magma_r", extent=(0.5, 6.5, SWEEP_MEN[0] - 0.5, SWEEP_MEN[-1] + 0.5)
+    )
+    for i, men in enumerate(SWEEP_MEN):
+        for j, rate in enumerate(SWEEP_RATES):
+            ax.text(
+                rate,
+                men,
+                f"{grid[i, j]:.2f}",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if grid[i, j] > grid.max() / 2 else "black",
+            )
+    # Theory's boundary: the slow node keeps up exactly when predicted arrivals equal its rate.
+    fine = np.linspace(1, 6, 200)
+    boundary = [
+        next((men for men in np.linspace(3, 12, 400) if predict([r, 6, 6], men)[0].queue_growth <= 0), np.nan)
+        for r in fine
+    ]
+    ax.plot(fine, boundary, color="tab:cyan", linewidth=2, label="theory: backlog starts growing below")
+    ax.set_xlabel("slow node's rate (ticks/s); the other two tick at 6/s")
+    ax.set_ylabel("MAX_EVENT_NUM")
+    ax.set_title("Backlog growth at the slow node (messages/s), 1 h of model time each")
+    fig.colorbar(image, ax=ax, label="messages/s")
+    ax.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    figure = results / "sweep_backlog.png"
+    fig.savefig(figure, dpi=110)
+    plt.close(fig)
+    return [results / "sweep.json", figure]
+
+
+def twins(results: Path) -> list[dict[str, Any]]:
+    """Each kept container run and its simulated twin (same seed, configuration and duration)."""
+    pairs = []
+    for entry, real in load_results(results):
+        config = CONFIGS[entry["config"]]
+        pinned = {
+            f"node{i}": int(config.env[f"NODE{i}_CLOCK_RATE"])
+            for i in (1, 2, 3)
+            if config.env.get(f"NODE{i}_CLOCK_RATE")
+        }
+        sim = Simulation(
+            min_rate=int(config.env["MIN_CLOCK_RATE"]),
+            max_rate=int(config.env["MAX_CLOCK_RATE"]),
+            rates=pinned,
+            max_event_num=config.max_event_num,
+            duration=entry["duration"],
+            seed=entry["seed"],
+            delay=MEASURED_DELAY,
+        )
+        simulated = _summarise(sim)
+        pairs.append({"run_id": entry["run_id"], "config": entry["config"], "real": real, "simulated": simulated})
+    return pairs
+
+
+FIGURES = (
+    ("jump mean", ("jumps", "mean")),
+    ("jump max", ("jumps", "max")),
+    ("gap mean", ("gap", "mean")),
+    ("queue mean", ("queue", "mean")),
+    ("queue max", ("queue", "max")),
+    ("queue end", ("queue", "end")),
+)
+
+
+def _slowest(summary: dict[str, Any], *path: str) -> float:
+    value: Any = nodes_by_rate(summary)[0][1]
+    for key in path:
+        value = value[key]
+    return float(value or 0)
+
+
+def write_twins(results: Path) -> list[Path]:
+    pairs = twins(results)
+    rows = []
+    for config in dict.fromkeys(p["config"] for p in pairs):
+        group = [p for p in pairs if p["config"] == config]
+        row = [config, str(len(group))]
+        for _, path in FIGURES:
+            real = statistics.fmean(_slowest(p["real"], *path) for p in group)
+            sim = statistics.fmean(_slowest(p["simulated"], *path) for p in group)
+            row.append(f"{fmt(real)} / {fmt(sim)}")
+        rows.append(row)
+    header = ["configuration", "runs", *[f"{name} (real / sim)" for name, _ in FIGURES]]
+    identical_rates = all(
+        [n["rate"] for _, n in nodes_by_rate(p["real"])] == [n["rate"] for _, n in nodes_by_rate(p["simulated"])]
+        for p in pairs
+    )
+    text = [
+        "# Containers and their simulated twins",
+        "",
+        "Generated by `python -m experiments twins`. Each kept container run was simulated with its own seed "
+        f"(same rates: {'yes, all' if identical_rates else 'NO'}; same event draws), duration and configuration, "
+        f"with a one-way delay of {MEASURED_DELAY * 1000:g} ms. Figures are the slowest node's, averaged over "
+        "the runs of a configuration.",
+        "",
+        markdown_table(header, rows),
+    ]
+    path = results / "twins.md"
+    path.write_text("\n".join(text) + "\n")
+    data = results / "twins.json"
+    data.write_text(
+        json.dumps(
+            [
+                {
+                    "run_id": p["run_id"],
+                    "config": p["config"],
+                    "real": {name: _slowest(p["real"], *k) for name, k in FIGURES},
+                    "simulated": {name: _slowest(p["simulated"], *k) for name, k in FIGURES},
+                }
+                for p in pairs
+            ],
+            indent=2,
+        )
+        + "\n"
+    )
+    return [path, data]
