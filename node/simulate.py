@@ -130,10 +130,21 @@ def simulate(sim: Simulation, out: Output) -> dict[str, NodeModel]:
     seq = 0
     order = {node_id: i for i, node_id in enumerate(ids)}
     for node in nodes.values():
-        out.start(node.node_id, epoch, start_fields(
-            rate=node.rate, drawn_rate=node.drawn_rate, seed=sim.seed, node_seed=node.seed, resumed_clock=0,
-            run_id=sim.run_id, version=__version__, pid=0, config=sim.as_log_fields(),
-        ))
+        out.start(
+            node.node_id,
+            epoch,
+            start_fields(
+                rate=node.rate,
+                drawn_rate=node.drawn_rate,
+                seed=sim.seed,
+                node_seed=node.seed,
+                resumed_clock=0,
+                run_id=sim.run_id,
+                version=__version__,
+                pid=0,
+                config=sim.as_log_fields(),
+            ),
+        )
         for peer in node.model.peers:
             out.connected(node.node_id, epoch, peer)
         heap.append((0.0, _TICK, order[node.node_id], node.node_id, 0, ""))
@@ -169,9 +180,7 @@ def simulate(sim: Simulation, out: Output) -> dict[str, NodeModel]:
             for peer in outcome.to:
                 arrival = t + delay + (jitter_draw() * jitter if jitter else 0.0)
                 link = (node_id, peer)
-                previous = last_arrival.get(link, 0.0)
-                if arrival < previous:  # TCP keeps a link FIFO: no overtaking
-                    arrival = previous
+                arrival = max(arrival, last_arrival.get(link, 0.0))  # TCP keeps a link FIFO: no overtaking
                 last_arrival[link] = arrival
                 push(heap, (arrival, _DELIVER, seq, peer, outcome.clock, node_id))
                 seq += 1
@@ -289,8 +298,11 @@ def write_simulation(sim: Simulation, folder: Path) -> int:
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m node.simulate", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m node.simulate",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--nodes", type=int, default=3, help="number of nodes node1..nodeN (default 3)")
     parser.add_argument("--rates", help="comma-separated rates for node1, node2, ... (default: drawn)")
     parser.add_argument("--min-rate", type=int, default=1)
@@ -327,14 +339,26 @@ def main(argv: list[str] | None = None) -> int:
         rates = dict(zip(ids, values, strict=True))
     run_id = args.out.name if args.out else f"sim-{args.seed}-{time.strftime('%Y-%m-%d_%H-%M-%S', time.gmtime())}"
     folder = args.out or Path("logs") / run_id
-    sim = Simulation(node_ids=ids, min_rate=args.min_rate, max_rate=args.max_rate, rates=rates,
-                     max_event_num=args.max_event_num, duration=args.duration, seed=args.seed, delay=args.delay,
-                     jitter=args.jitter, epoch=0.0, run_id=run_id)
+    sim = Simulation(
+        node_ids=ids,
+        min_rate=args.min_rate,
+        max_rate=args.max_rate,
+        rates=rates,
+        max_event_num=args.max_event_num,
+        duration=args.duration,
+        seed=args.seed,
+        delay=args.delay,
+        jitter=args.jitter,
+        epoch=0.0,
+        run_id=run_id,
+    )
     started = time.perf_counter()
     lines = write_simulation(sim, folder)
     elapsed = time.perf_counter() - started
-    print(f"simulated {args.duration:g} s of {args.nodes} nodes: {lines:,} events in {elapsed:.2f} s "
-          f"({lines / elapsed:,.0f} events/s) -> {folder}")
+    print(
+        f"simulated {args.duration:g} s of {args.nodes} nodes: {lines:,} events in {elapsed:.2f} s "
+        f"({lines / elapsed:,.0f} events/s) -> {folder}"
+    )
     if args.analyse:
         from analysis.__main__ import main as analyse  # noqa: PLC0415 - optional, needs the analysis deps
 

@@ -172,8 +172,17 @@ print("done")
 """
     with ClusterRun(logs, {**BASE_ENV, "DURATION": str(duration)}, services=NODES) as cluster:
         folder = cluster.wait_until_ticking()
-        output = docker("run", "--rm", "--network", cluster.network(), "--entrypoint", "python",
-                        "lamport-node:latest", "-c", intruder)
+        output = docker(
+            "run",
+            "--rm",
+            "--network",
+            cluster.network(),
+            "--entrypoint",
+            "python",
+            "lamport-node:latest",
+            "-c",
+            intruder,
+        )
         assert output == "done"
         codes = cluster.wait_until_exited(("init", *NODES))
     assert set(codes.values()) == {0}
@@ -195,7 +204,9 @@ def test_containers_are_locked_down(logs: Path) -> None:
             assert host["ReadonlyRootfs"] is True
             assert host["CapDrop"] == ["ALL"]
             assert sorted(host["CapAdd"]) == ["CAP_SETGID", "CAP_SETUID"] or sorted(host["CapAdd"]) == [
-                "SETGID", "SETUID"]
+                "SETGID",
+                "SETUID",
+            ]
             assert "no-new-privileges:true" in host["SecurityOpt"]
             assert not host["PortBindings"]
             assert list(info["NetworkSettings"]["Networks"]) == [cluster.network()]

@@ -17,8 +17,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 def test_five_nodes_run_with_the_generated_compose_file(logs: Path) -> None:
     name = f"docker-compose.test{uuid.uuid4().hex[:8]}.yml"
-    subprocess.run(["python3", "scripts/compose_nodes.py", "5", "--out", name], cwd=ROOT, check=True,
-                   capture_output=True)
+    subprocess.run(
+        ["python3", "scripts/compose_nodes.py", "5", "--out", name], cwd=ROOT, check=True, capture_output=True
+    )
     try:
         env = {"DURATION": "6", "MIN_CLOCK_RATE": "30", "MAX_CLOCK_RATE": "60", "MAX_EVENT_NUM": "8", "SEED": "5"}
         result = compose_command(["-f", name, "up"], env, logs, timeout=120)
@@ -37,14 +38,25 @@ def test_five_nodes_run_with_the_generated_compose_file(logs: Path) -> None:
 
 def test_swarm_stack_file_passes_dockers_own_check() -> None:
     env = {**os.environ, "RUN_ID": "multi-1", "SEED": "42"}
-    result = subprocess.run(["docker", "stack", "config", "-c", "deploy/swarm-stack.yml"], cwd=ROOT, env=env,
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        ["docker", "stack", "config", "-c", "deploy/swarm-stack.yml"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     for node in ("node1", "node2", "node3"):
         assert f"node.labels.lamport == {node}" in result.stdout
     assert result.stdout.count("endpoint_mode: dnsrr") == 3
-    missing = subprocess.run(["docker", "stack", "config", "-c", "deploy/swarm-stack.yml"], cwd=ROOT,
-                             env={k: v for k, v in os.environ.items() if k not in ("RUN_ID", "SEED")},
-                             capture_output=True, text=True, check=False)
+    missing = subprocess.run(
+        ["docker", "stack", "config", "-c", "deploy/swarm-stack.yml"],
+        cwd=ROOT,
+        env={k: v for k, v in os.environ.items() if k not in ("RUN_ID", "SEED")},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert missing.returncode != 0
     assert "required variable" in missing.stderr

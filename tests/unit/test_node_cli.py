@@ -34,8 +34,9 @@ GOOD = {"NODE_ID": "node1", "PEERS": "node2:5000,node3:5000", "RUN_ID": "r", "DU
 )
 def test_bad_value_one_line_exit_2(tmp_path: Path, variable: str, value: str) -> None:
     env = {**GOOD, "LOG_DIR": str(tmp_path), variable: value, "PYTHONPATH": str(ROOT)}
-    result = subprocess.run([sys.executable, "-m", "node"], env=env, capture_output=True, text=True, timeout=30,
-                            check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "node"], env=env, capture_output=True, text=True, timeout=30, check=False
+    )
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
@@ -48,10 +49,16 @@ def test_unreachable_peers_exit_1_naming_them(tmp_path: Path) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    env = {**GOOD, "LOG_DIR": str(tmp_path), "PEERS": "node2@127.0.0.1:1,node3@127.0.0.1:2", "PORT": str(port),
-           "PYTHONPATH": str(ROOT)}
-    result = subprocess.run([sys.executable, "-m", "node"], env=env, capture_output=True, text=True, timeout=30,
-                            check=False)
+    env = {
+        **GOOD,
+        "LOG_DIR": str(tmp_path),
+        "PEERS": "node2@127.0.0.1:1,node3@127.0.0.1:2",
+        "PORT": str(port),
+        "PYTHONPATH": str(ROOT),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "node"], env=env, capture_output=True, text=True, timeout=30, check=False
+    )
     assert result.returncode == 1
     assert "not all peers connected within 0.2 s" in result.stderr
     assert "node2: cannot dial 127.0.0.1:1" in result.stderr

@@ -48,8 +48,9 @@ def test_five_nodes_generalised_rule_and_analysis(tmp_path: Path) -> None:
 def test_ties_go_deliveries_first_then_node_order() -> None:
     """Rates 1 and 1 with zero delay: both tick at t=0, node1 first; a message sent at t
     arrives at t and is seen by a tick at the same instant of a later node."""
-    sim = Simulation(node_ids=("node1", "node2"), rates={"node1": 1, "node2": 1}, duration=3, seed=1, delay=0.0,
-                     max_event_num=2)
+    sim = Simulation(
+        node_ids=("node1", "node2"), rates={"node1": 1, "node2": 1}, duration=3, seed=1, delay=0.0, max_event_num=2
+    )
     order: list[tuple[float, str, str]] = []
     run_simulation(sim, lambda node, r: order.append((r["ts"], node, r["event"])))
     ticks = [(ts, node) for ts, node, event in order if event in ("send", "receive", "internal")]
