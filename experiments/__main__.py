@@ -5,6 +5,7 @@
     python -m experiments report               # rebuild tables.md and figures from kept results
     python -m experiments sweep                # simulator: backlog growth over rates x MAX_EVENT_NUM
     python -m experiments twins                # simulator: every kept run re-simulated, compared
+    python -m experiments reanalyse            # kept raw logs through the current analysis again
 
 Every run's seed comes from --seed (default 2026), the configuration and the run number, and is
 recorded in results/index.json: the same command repeats the same rates and event draws.
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from experiments.aggregate import write_report
 from experiments.configs import CONFIGS
-from experiments.runner import plan, run_set
+from experiments.runner import plan, reanalyse, run_set
 from experiments.simulated import write_sweep, write_twins
 
 HERE = Path(__file__).resolve().parent
@@ -30,7 +31,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m experiments", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("command", nargs="?", choices=("run", "report", "sweep", "twins"), default="run")
+    parser.add_argument("command", nargs="?", choices=("run", "report", "sweep", "twins", "reanalyse"), default="run")
     parser.add_argument(
         "--configs",
         nargs="+",
@@ -55,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         planned = plan([CONFIGS[c] for c in args.configs], args.runs, args.duration, args.seed)
         print(f"{len(planned)} runs of {args.duration:g} s: {', '.join(args.configs)} x {args.runs}", flush=True)
         failures = run_set(planned, WORK, args.results, args.seed)
+    elif args.command == "reanalyse":
+        failures = reanalyse(args.results, WORK)
     if args.command == "sweep":
         args.results.mkdir(parents=True, exist_ok=True)
         for path in write_sweep(args.results, args.seed):

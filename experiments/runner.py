@@ -163,3 +163,28 @@ def write_index(planned: list[PlannedRun], results: Path, base_seed: int, failur
         }
     index = {"runs": [runs[k] for k in sorted(runs)]}
     path.write_text(json.dumps(index, indent=2) + "\n")
+
+
+def reanalyse(results: Path, work: Path) -> list[str]:
+    """Analyse the kept raw logs again (after a change to the analysis) and keep the new outputs."""
+    logs = work / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    for archive in sorted((results / "logs").glob("*.tar.xz")):
+        with tarfile.open(archive) as tar:
+            tar.extractall(logs, filter="data")
+    index = json.loads((results / "index.json").read_text())
+    failures = []
+    for n, entry in enumerate(index["runs"], 1):
+        print(f"[{n}/{len(index['runs'])}] {entry['run_id']}", flush=True)
+        folder = logs / entry["run_id"]
+        if not folder.is_dir() or analyse_main([str(folder), "--quiet"]) != 0:
+            failures.append(f"{entry['run_id']}: no raw logs to analyse")
+            continue
+        config = Config(entry["config"], "", entry["env"])
+        keep(
+            PlannedRun(config, entry["index"], entry["seed"], entry["duration"]),
+            logs,
+            results,
+            with_plots=entry["index"] == 1,
+        )
+    return failures

@@ -3,13 +3,15 @@
 `sweep`: the slowest node's backlog growth (messages per second) over an hour of model time, for
 rates (r, 6, 6) with r = 1..6 and MAX_EVENT_NUM = 3..12, against experiments/theory.py.
 `twins`: every kept container run simulated again with its own seed (hence the same rates and
-the same event draws) to see how close virtual time comes to real containers.
+the same event draws) and the moments its nodes really started ticking, to see how close
+virtual time comes to real containers.
 """
 
 from __future__ import annotations
 
 import json
 import statistics
+import tarfile
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -31,17 +33,52 @@ from node.simulate import Simulation, write_simulation
 SWEEP_RATES = range(1, 7)
 SWEEP_MEN = range(3, 13)
 SWEEP_SECONDS = 3600.0
-MEASURED_DELAY = 0.0006  # s: median one-way delay in the container runs (summary.json delay_ms p50)
+DEFAULT_DELAY = 0.0005  # s, when there are no container runs to measure it from
 
 
-def _summarise(sim: Simulation) -> dict[str, Any]:
+def measured_delay(results: Path) -> float:
+    """The median over kept container runs of their median one-way delay (summary.json), in s."""
+    medians = (
+        [
+            s["messages"]["delay_ms"]["p50"]
+            for _, s in load_results(results)
+            if s["messages"]["delay_ms"]["p50"] is not None
+        ]
+        if (results / "index.json").exists()
+        else []
+    )
+    return round(statistics.median(medians) / 1000, 6) if medians else DEFAULT_DELAY
+
+
+def _summarise(sim: Simulation, compare_with: Path | None = None) -> dict[str, Any]:
+    """The simulated run's summary; with `compare_with` (a real run folder) also where they part."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         write_simulation(sim, folder)
-        return analyse(load_run(folder)).summary
+        summary = analyse(load_run(folder)).summary
+        if compare_with is not None and compare_with.is_dir():
+            summary["divergence"] = {
+                node: _first_difference(compare_with / f"{node}.jsonl", folder / f"{node}.jsonl")
+                for node in sim.node_ids
+            }
+        return summary
 
 
-def sweep(seed: int = 7) -> list[dict[str, Any]]:
+def _tick_sequence(path: Path) -> list[tuple[str, int]]:
+    with path.open() as f:
+        return [(r["event"], r["clock"]) for r in map(json.loads, f) if r["event"] in ("receive", "send", "internal")]
+
+
+def _first_difference(real: Path, simulated: Path) -> int | None:
+    """Index of the first tick whose (event, clock) differs; None when the two nodes agree throughout."""
+    a, b = _tick_sequence(real), _tick_sequence(simulated)
+    first = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), None)
+    if first is None and len(a) != len(b):
+        first = min(len(a), len(b))
+    return first
+
+
+def sweep(seed: int = 7, delay: float = DEFAULT_DELAY) -> list[dict[str, Any]]:
     """Backlog growth of the slow node for every (r, MAX_EVENT_NUM), measured and predicted."""
     rows = []
     for men in SWEEP_MEN:
@@ -51,7 +88,7 @@ def sweep(seed: int = 7) -> list[dict[str, Any]]:
                 max_event_num=men,
                 duration=SWEEP_SECONDS,
                 seed=seed,
-                delay=MEASURED_DELAY,
+                delay=delay,
             )
             summary = _summarise(sim)
             slow = summary["nodes"]["node1"]
@@ -69,7 +106,7 @@ def sweep(seed: int = 7) -> list[dict[str, Any]]:
 
 
 def write_sweep(results: Path, seed: int = 7) -> list[Path]:
-    rows = sweep(seed)
+    rows = sweep(seed, measured_delay(results))
     (results / "sweep.json").write_text(json.dumps(rows, indent=2) + "\n")
     grid = np.array(
         [
@@ -114,7 +151,16 @@ def write_sweep(results: Path, seed: int = 7) -> list[Path]:
     return [results / "sweep.json", figure]
 
 
-def twins(results: Path) -> list[dict[str, Any]]:
+def start_offsets(summary: dict[str, Any]) -> dict[str, float]:
+    """When each node of a real run started ticking, relative to the first (0 to 0.13 s measured)."""
+    firsts = {n: v.get("first_tick_ts") for n, v in summary["nodes"].items()}
+    if any(t is None for t in firsts.values()):
+        return {}
+    origin = min(firsts.values())
+    return {n: round(t - origin, 6) for n, t in firsts.items()}
+
+
+def twins(results: Path, delay: float, raw: Path) -> list[dict[str, Any]]:
     """Each kept container run and its simulated twin (same seed, configuration and duration)."""
     pairs = []
     for entry, real in load_results(results):
@@ -131,9 +177,10 @@ def twins(results: Path) -> list[dict[str, Any]]:
             max_event_num=config.max_event_num,
             duration=entry["duration"],
             seed=entry["seed"],
-            delay=MEASURED_DELAY,
+            delay=delay,
+            offsets=start_offsets(real),
         )
-        simulated = _summarise(sim)
+        simulated = _summarise(sim, raw / entry["run_id"])
         pairs.append({"run_id": entry["run_id"], "config": entry["config"], "real": real, "simulated": simulated})
     return pairs
 
@@ -156,7 +203,14 @@ def _slowest(summary: dict[str, Any], *path: str) -> float:
 
 
 def write_twins(results: Path) -> list[Path]:
-    pairs = twins(results)
+    delay = measured_delay(results)
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = Path(tmp)
+        for archive in sorted((results / "logs").glob("*.tar.xz")):
+            with tarfile.open(archive) as tar:
+                tar.extractall(raw, filter="data")
+        pairs = twins(results, delay, raw)
+    same = [p["run_id"] for p in pairs if all(v is None for v in p["simulated"].get("divergence", {0: 0}).values())]
     rows = []
     for config in dict.fromkeys(p["config"] for p in pairs):
         group = [p for p in pairs if p["config"] == config]
@@ -176,10 +230,31 @@ def write_twins(results: Path) -> list[Path]:
         "",
         "Generated by `python -m experiments twins`. Each kept container run was simulated with its own seed "
         f"(same rates: {'yes, all' if identical_rates else 'NO'}; same event draws), duration and configuration, "
-        f"with a one-way delay of {MEASURED_DELAY * 1000:g} ms. Figures are the slowest node's, averaged over "
-        "the runs of a configuration.",
+        f"each node starting when it really started, and a one-way delay of {delay * 1000:g} ms (the median of "
+        "the runs' median delays). "
+        "Figures are the slowest node's, averaged over the runs of a configuration.",
         "",
         markdown_table(header, rows),
+        "",
+        f"Event for event (every node's sequence of tick events and clock values): {len(same)} of {len(pairs)} "
+        "runs are identical to their twin. Where a run parts from its twin, at tick:",
+        "",
+        markdown_table(
+            ["run", *[f"node{i}" for i in (1, 2, 3)]],
+            [
+                [
+                    p["run_id"],
+                    *[
+                        fmt(p["simulated"]["divergence"].get(f"node{i}"), 0)
+                        if p["simulated"]["divergence"].get(f"node{i}") is not None
+                        else "identical"
+                        for i in (1, 2, 3)
+                    ],
+                ]
+                for p in pairs
+                if p["run_id"] not in same and "divergence" in p["simulated"]
+            ],
+        ),
     ]
     path = results / "twins.md"
     path.write_text("\n".join(text) + "\n")

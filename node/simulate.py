@@ -53,6 +53,8 @@ class Simulation:
     seed: int = 0
     delay: float = 0.0002  # seconds, one way
     jitter: float = 0.0  # extra uniform delay in [0, jitter)
+    start_skew: float = 0.0  # each node starts ticking at a seeded offset in [0, start_skew)
+    offsets: dict[str, float] = field(default_factory=dict)  # or at these offsets (s), e.g. measured ones
     epoch: float = 0.0  # the `ts` of virtual time 0
     run_id: str = "simulated"
 
@@ -68,6 +70,8 @@ class Simulation:
             "seed": self.seed,
             "delay": self.delay,
             "jitter": self.jitter,
+            "start_skew": self.start_skew,
+            "offsets": dict(self.offsets),
         }
 
 
@@ -95,6 +99,7 @@ class _SimNode:
     seed: int
     model: NodeModel
     count: int
+    offset: float = 0.0  # virtual time of this node's first tick
     counts: dict[str, int] = field(
         default_factory=lambda: {"receive": 0, "send": 0, "internal": 0, "drop": 0, "skipped": 0}
     )
@@ -123,6 +128,11 @@ def simulate(sim: Simulation, out: Output) -> dict[str, NodeModel]:
     ids = tuple(nodes)
     epoch = sim.epoch
     network_rng = random.Random(node_seed(sim.seed, "network"))
+    if sim.start_skew > 0:  # drawn before any jitter, in node-id order: part of the seed's story
+        for node in nodes.values():
+            node.offset = network_rng.random() * sim.start_skew
+    for node_id, offset in sim.offsets.items():
+        nodes[node_id].offset = offset
     last_arrival: dict[tuple[str, str], float] = {}
     # (time, kind, tie-break, node, tick index or clock value, sender). Ties at one time and kind:
     # ticks in node-id order (the node's index), deliveries in the order they were sent (seq).
@@ -147,11 +157,11 @@ def simulate(sim: Simulation, out: Output) -> dict[str, NodeModel]:
         )
         for peer in node.model.peers:
             out.connected(node.node_id, epoch, peer)
-        heap.append((0.0, _TICK, order[node.node_id], node.node_id, 0, ""))
+        heap.append((node.offset, _TICK, order[node.node_id], node.node_id, 0, ""))
     heapq.heapify(heap)
     pop, push, replace = heapq.heappop, heapq.heappush, heapq.heapreplace
     delay, jitter, jitter_draw = sim.delay, sim.jitter, network_rng.random
-    end = max(n.count / n.rate for n in nodes.values())
+    end = max(n.offset + n.count / n.rate for n in nodes.values())
     receive_out, send_out, internal_out = out.receive, out.send, out.internal
     while heap:
         t, kind, _, node_id, number, sender = heap[0]
@@ -164,7 +174,7 @@ def simulate(sim: Simulation, out: Output) -> dict[str, NodeModel]:
             continue
         # Reschedule this node's next tick in place of the current one (one heap operation).
         if number + 1 < node.count:
-            replace(heap, ((number + 1) / node.rate, _TICK, order[node_id], node_id, number + 1, ""))
+            replace(heap, (node.offset + (number + 1) / node.rate, _TICK, order[node_id], node_id, number + 1, ""))
         else:
             pop(heap)
         outcome = model.tick()
@@ -312,6 +322,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--delay", type=float, default=0.0002, help="one-way network delay, s (default 0.0002)")
     parser.add_argument("--jitter", type=float, default=0.0, help="extra uniform delay up to this, s")
+    parser.add_argument(
+        "--start-skew",
+        type=float,
+        default=0.0,
+        help="nodes start ticking at seeded offsets up to this, s (real runs: 0 to 0.13)",
+    )
     parser.add_argument("--out", type=Path, help="run folder to write (default logs/sim-<seed>-<time>)")
     parser.add_argument("--analyse", action="store_true", help="run the analysis on the result")
     args = parser.parse_args(argv)
@@ -319,8 +335,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--nodes must be at least 2")
     if args.max_event_num < args.nodes:
         parser.error(f"--max-event-num must be at least the number of nodes ({args.nodes})")
-    if args.duration <= 0 or args.delay < 0 or args.jitter < 0 or not 1 <= args.min_rate <= args.max_rate:
-        parser.error("need --duration > 0, --delay/--jitter >= 0 and 1 <= --min-rate <= --max-rate")
+    if (
+        args.duration <= 0
+        or min(args.delay, args.jitter, args.start_skew) < 0
+        or not 1 <= args.min_rate <= args.max_rate
+    ):
+        parser.error("need --duration > 0, --delay/--jitter/--start-skew >= 0 and 1 <= --min-rate <= --max-rate")
     return args
 
 
@@ -349,6 +369,7 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         delay=args.delay,
         jitter=args.jitter,
+        start_skew=args.start_skew,
         epoch=0.0,
         run_id=run_id,
     )
