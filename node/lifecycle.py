@@ -19,7 +19,7 @@ from typing import TextIO
 from node import __version__
 from node.clock import ClockOverflowError
 from node.config import NodeConfig
-from node.eventlog import EventLog, read_last_record
+from node.eventlog import EventLog, end_torn_line, read_first_tick, read_last_record
 from node.model import Message, NodeModel, Receive, Send, draw_rate, node_seed
 from node.network import FINISHED, Network
 from node.records import drop_fields, internal_fields, receive_fields, send_fields, start_fields, stop_fields
@@ -56,6 +56,10 @@ class Node:
         # must never run backwards on one node (README: restarts).
         previous = read_last_record(self.log_path)
         self.resumed_clock = int(previous["clock"]) if previous else 0
+        # ... and ends with the run: the first tick of its log marks when the run started.
+        first_tick = read_first_tick(self.log_path) if previous else None
+        self.run_started_at: float | None = float(first_tick["ts"]) if first_tick else None
+        end_torn_line(self.log_path)
         self.model = NodeModel(config.peer_ids, config.max_event_num, rng, clock=self.resumed_clock)
         self.log = EventLog(self.log_path, config.node_id)
         self.network = Network(config.node_id, config.peers, config.port, self, host=listen_host)
@@ -114,6 +118,13 @@ class Node:
     async def _tick(self) -> None:
         loop = asyncio.get_running_loop()
         count = tick_count(self.rate, self.config.duration)
+        if count is not None and self.run_started_at is not None:  # a restart: only what is left
+            left = self.run_started_at + self.config.duration - time.time()
+            count = tick_count(self.rate, left) if left > 0 else 0
+            self._say(f"rejoining the run that started at {self.run_started_at:.3f}: {count} ticks left")
+            if count == 0:
+                self.stop_reason = "duration"
+                return
         self.ticker = DeadlineTicker(loop, self.rate, self._on_tick, self._on_stall, t0=loop.time(), count=count)
         self._window = (self.ticker.t0, 0)
         planned = "until stopped" if count is None else f"{count} ticks in {self.config.duration:g} s"
