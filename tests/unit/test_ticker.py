@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from node.ticker import STALL_SECONDS, DeadlineTicker, LatenessHistogram, new_event_loop, tick_count
+from node.ticker import CATCH_UP_BATCH, STALL_SECONDS, DeadlineTicker, LatenessHistogram, new_event_loop, tick_count
 
 T = TypeVar("T")
 
@@ -60,6 +60,36 @@ def test_slow_tick_work_does_not_push_later_deadlines() -> None:
         return loop.time() - started
 
     assert run(main) == pytest.approx(1.0, abs=0.02)
+
+
+def test_catching_up_lets_io_in_between_batches() -> None:
+    """Behind its deadlines, the ticker runs due ticks in batches of CATCH_UP_BATCH, never more,
+    and other callbacks (socket reads) run between batches; on time, one tick per wake-up."""
+    order: list[str] = []
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+
+        def tick(index: int, late: float) -> None:
+            order.append("t")
+            if index == 0:
+                time.sleep(0.2)  # 200 ticks behind at 1000/s
+
+        def other() -> None:  # stands in for the selector's socket callbacks
+            order.append("io")
+            if not ticker.done.done():
+                loop.call_soon(other)
+
+        ticker = DeadlineTicker(loop, 1000, tick, lambda *a: None, t0=loop.time(), count=400)
+        ticker.start()
+        loop.call_soon(other)
+        await ticker.done
+
+    run(main)
+    runs = [len(chunk) for chunk in "".join("t" if o == "t" else "|" for o in order).split("|") if chunk]
+    assert sum(runs) == 400
+    assert max(runs) == CATCH_UP_BATCH  # caught up in full batches
+    assert runs.count(1) > 150  # back on time: one tick at a time
 
 
 def test_stall_skips_missed_ticks_and_reports_them() -> None:

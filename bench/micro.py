@@ -1,0 +1,202 @@
+"""In-process micro-benchmarks of a tick's parts, to explain the container figures.
+
+    python -m bench.micro
+
+Each figure is the mean over many iterations in this process (host Python, the repository's
+node package), in microseconds: the stock logging path against the node's EventLog, what
+flushing every line costs, the event loop's overhead per tick while catching up, and what one
+sleep/wake-up costs on this machine (the CPU a node spends just to wait for its next deadline).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import random
+import resource
+import select
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pythonjsonlogger.json import JsonFormatter
+
+from node import ticker
+from node.eventlog import EventLog
+from node.model import NodeModel, Send
+from node.records import internal_fields, send_fields
+
+Row = dict[str, Any]
+
+
+def _line(i: int) -> dict[str, Any]:
+    return {"tick": i, "late_ms": 0.052, "to": ["node2", "node3"], "value": i}
+
+
+def _per_call(fn: Callable[[int], object], n: int) -> float:
+    started = time.perf_counter()
+    for i in range(n):
+        fn(i)
+    return (time.perf_counter() - started) / n * 1e6
+
+
+def logging_rows(folder: Path, n: int) -> list[Row]:
+    logger, handler = stock_logger(folder / "stock.jsonl")
+
+    def stock(i: int) -> None:
+        record = {"ts": time.time(), "node": "node1", "event": "send", "clock": i, "queue": 0}
+        record.update(_line(i))
+        logger.info(record)
+
+    log = EventLog(folder / "node.jsonl", "node1")
+    encoder = json.JSONEncoder(ensure_ascii=False)
+    sample = {"ts": time.time(), "node": "node1", "event": "send", "clock": 1, "queue": 0, **_line(1)}
+
+    def node(i: int) -> None:
+        log.emit("send", time.time(), i, 0, _line(i))
+
+    rows = [
+        {"part": "stock logging path: Logger + FileHandler + JsonFormatter", "us": _per_call(stock, n)},
+        {"part": "node's EventLog.emit (python-json-logger, one write(2) per line)", "us": _per_call(node, n)},
+        {
+            "part": "  of which JSON encoding alone (stdlib C encoder)",
+            "us": _per_call(lambda i: encoder.encode(sample), n),
+        },
+    ]
+    logger.removeHandler(handler)
+    handler.close()
+    log.close()
+    data = (json.dumps(sample) + "\n").encode()
+    fd = os.open(folder / "raw.bin", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    rows.append({"part": "write(2) of one line (the per-line flush)", "us": _per_call(lambda i: os.write(fd, data), n)})
+    os.close(fd)
+    with (folder / "buffered.bin").open("ab") as f:  # 8 KiB buffer: one write(2) per ~50 lines
+        buffered = _per_call(lambda i: f.write(data), n)
+    rows.append({"part": "buffered write of one line (no flush per line)", "us": buffered})
+    return rows
+
+
+def stock_logger(path: Path) -> tuple[logging.Logger, logging.Handler]:
+    """The stock path, as the node logged before issue 7: a Logger, a FileHandler (text stream,
+    flushed per record) and JsonFormatter with default settings apart from fmt and ensure_ascii,
+    with the logging HOWTO's optimisations it had (no caller lookup, thread or process names)."""
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
+    logger = logging.getLogger(f"bench.micro.stock.{path.name}")
+    logger.propagate = False
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(JsonFormatter([], json_ensure_ascii=False))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    return logger, handler
+
+
+def tick_rows(folder: Path, n: int) -> list[Row]:
+    """A node's tick without its network (model + lateness + one line), saturated: how many per
+    second one core can run, with catch-up batches of CATCH_UP_BATCH and of 1, and as the node
+    did before issue 7 (stock logging path, one tick per loop iteration)."""
+    rows = []
+    log = EventLog(folder / "tick.jsonl", "node1")
+    logger, handler = stock_logger(folder / "stock-tick.jsonl")
+    model = NodeModel(("node2", "node3"), 10, random.Random(1))
+    histogram = ticker.LatenessHistogram()
+
+    def on_tick(index: int, late: float) -> None:
+        ts = time.time()
+        outcome = model.tick()
+        histogram.add(late)
+        late_ms = round(late * 1000, 3)
+        if isinstance(outcome, Send):
+            log.emit("send", ts, outcome.clock, 0, send_fields(index, late_ms, outcome.to, outcome.clock))
+        else:
+            log.emit("internal", ts, outcome.clock, 0, internal_fields(index, late_ms))
+
+    def stock_tick(index: int, late: float) -> None:
+        ts = time.time()
+        outcome = model.tick()
+        histogram.add(late)
+        late_ms = round(late * 1000, 3)
+        record = {"ts": ts, "node": "node1", "event": "internal", "clock": outcome.clock, "queue": 0}
+        if isinstance(outcome, Send):
+            record["event"] = "send"
+            record.update(send_fields(index, late_ms, outcome.to, outcome.clock))
+        else:
+            record.update(internal_fields(index, late_ms))
+        logger.info(record)
+
+    def saturated(tick: Callable[[int, float], None]) -> float:
+        async def main() -> float:
+            loop = asyncio.get_running_loop()
+            # A rate far above what one core runs: every tick is due, the ticker is always catching up.
+            clock = ticker.DeadlineTicker(loop, 10_000_000, tick, lambda *a: None, t0=loop.time(), count=n)
+            started = time.perf_counter()
+            clock.start()
+            await clock.done
+            return (time.perf_counter() - started) / n * 1e6
+
+        with asyncio.Runner(loop_factory=ticker.new_event_loop) as runner:
+            return runner.run(main())
+
+    saved = ticker.STALL_SECONDS, ticker.CATCH_UP_BATCH
+    try:
+        ticker.STALL_SECONDS = 1e9  # never skip: this measures throughput, not stalls
+        for batch in (ticker.CATCH_UP_BATCH, 1):
+            ticker.CATCH_UP_BATCH = batch
+            empty = saturated(lambda i, late: None)
+            rows.append({"part": f"empty tick, saturated, catch-up batch {batch}: event loop overhead", "us": empty})
+            full = saturated(on_tick)
+            rows.append({"part": f"tick (model + lateness + one line), saturated, batch {batch}", "us": full})
+        before = saturated(stock_tick)  # batch 1 still set
+        rows.append({"part": "tick as before issue 7 (stock logging path, batch 1), saturated", "us": before})
+    finally:
+        ticker.STALL_SECONDS, ticker.CATCH_UP_BATCH = saved
+        log.close()
+        logger.removeHandler(handler)
+        handler.close()
+    return rows
+
+
+def wake_rows(seconds: float = 1.0) -> list[Row]:
+    """A select() with a 100 us / 1 ms timeout: wall time per call and CPU charged per call."""
+    ticker.reduce_timer_slack()
+    rows = []
+    for timeout in (0.0001, 0.001):
+        count = int(seconds / timeout)
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        started = time.perf_counter()
+        for _ in range(count):
+            select.select([], [], [], timeout)
+        wall = (time.perf_counter() - started) / count * 1e6
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = ((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)) / count * 1e6
+        rows.append({"part": f"sleep/wake: select() of {timeout * 1e6:.0f} us: wall time per call", "us": wall})
+        rows.append({"part": f"sleep/wake: select() of {timeout * 1e6:.0f} us: CPU charged per call", "us": cpu})
+    return rows
+
+
+def run_micro(n: int = 100_000) -> list[Row]:
+    saved = (logging._srcfile, logging.logThreads, logging.logProcesses, logging.logMultiprocessing)
+    try:
+        with tempfile.TemporaryDirectory(prefix="lamport-micro-") as tmp:
+            folder = Path(tmp)
+            rows = logging_rows(folder, n) + tick_rows(folder, n) + wake_rows()
+    finally:
+        logging._srcfile, logging.logThreads, logging.logProcesses, logging.logMultiprocessing = saved
+    return [{"part": r["part"], "us": round(r["us"], 2)} for r in rows]
+
+
+def main() -> int:
+    for row in run_micro():
+        print(f"{row['us']:9.2f} us  {row['part']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

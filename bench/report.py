@@ -1,0 +1,293 @@
+"""BENCHMARKS.md from the suite's results (bench/results.json), plus the hand-written findings
+(bench/findings.md: what limited the ceiling, what was changed, before/after)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+FINDINGS = Path(__file__).with_name("findings.md")
+
+
+def _f(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def _mb(size: int | None) -> str:
+    return "n/a" if size is None else f"{size / 1e6:.0f} MB"
+
+
+def _verdict(ok: bool) -> str:
+    return "pass" if ok else "**FAIL**"
+
+
+def _by_rate(results: dict[str, Any]) -> dict[int, dict[str, Any]]:
+    return {int(r["rate"]): r for r in results.get("rates", [])}
+
+
+def _cpu(run: dict[str, Any] | None) -> str:
+    if run is None:
+        return "not measured"
+    return ", ".join(f"{_f(n['cpu_percent'], 1)} %" for n in run["nodes"].values())
+
+
+def _rss(run: dict[str, Any] | None) -> str:
+    if run is None:
+        return "not measured"
+    return ", ".join(f"{n['rss_mb']:.1f}" if n["rss_mb"] is not None else "n/a" for n in run["nodes"].values()) + " MiB"
+
+
+def headline(results: dict[str, Any]) -> list[str]:
+    runs = _by_rate(results)
+    threshold = results["config"]["threshold"]
+    lines = ["| figure | target | measured | verdict |", "| --- | --- | --- | --- |"]
+    for rate, run in runs.items():
+        ratios = ", ".join(f"{n['ratio']:.5f}" for n in run["nodes"].values())
+        lines.append(
+            f"| rate fidelity at {rate}/s: achieved/configured of node1, node2, node3 "
+            f"| >= {threshold} each | {ratios} | {_verdict(run['pass'])} |"
+        )
+    for rate, run in runs.items():
+        target = "p50 <= 0.2 ms, p99 <= 1 ms" if rate == 1000 else "(reported)"
+        ok = run["late_p50_ms"] <= 0.2 and run["late_p99_ms"] <= 1.0
+        lines.append(
+            f"| tick lateness at {rate}/s (worst node) | {target} | p50 {_f(run['late_p50_ms'])}, "
+            f"p99 {_f(run['late_p99_ms'])}, max {_f(run['late_max_ms'], 2)} ms "
+            f"| {_verdict(ok) if rate == 1000 else ''} |"
+        )
+    ceiling = results.get("ceiling", {})
+    high, low = ceiling.get("highest_pass"), ceiling.get("lowest_fail")
+    at_high = next((p for p in ceiling.get("probes", []) if p["rate"] == high), runs.get(high or 0))
+    above = ""
+    if at_high is not None:
+        above += f" (lateness there: p50 {_f(at_high['late_p50_ms'])}, p99 {_f(at_high['late_p99_ms'], 1)} ms)"
+    above += f"; {low}/s failed" if low else "; no failing rate found within the probes"
+    if ceiling.get("capacity"):
+        above += f"; flat out {ceiling['capacity']}/s"
+    lines.append(
+        f"| throughput ceiling: highest rate per node with all three >= {threshold}, logging on "
+        f"| 10000+ | **{high}/s**{above} | {_verdict(bool(high and high >= 10000))} |"
+    )
+    for rate in (100, 1000):
+        if rate in runs:
+            lat = runs[rate]["latency"]
+            lines.append(
+                f"| message latency send -> enqueue at {rate}/s ({lat['count']:,} messages) | (reported) "
+                f"| p50 {_f(lat['p50_ms'])}, p99 {_f(lat['p99_ms'])}, max {_f(lat['max_ms'], 2)} ms | |"
+            )
+    startup = results.get("startup", {})
+    if startup.get("median_s") is not None:
+        lines.append(
+            f"| start-up: `docker compose up` (built images) -> first tick of all nodes | (reported) "
+            f"| median {startup['median_s']:.2f} s (min {startup['min_s']:.2f}, max {startup['max_s']:.2f}; "
+            f"{len(startup['samples_s'])} runs) | |"
+        )
+    analysis = results.get("analysis")
+    if analysis:
+        if analysis["status"] == "ok":
+            measured = (
+                f"{analysis['lines']:,} lines in {analysis['analysis_s']:.1f} s = "
+                f"{analysis['analysis_lines_per_s']:,} lines/s (peak RSS {analysis['analysis_peak_rss_mb']} MB)"
+            )
+        else:
+            measured = f"{analysis['status']}: {' '.join(analysis.get('error', []))}"
+        lines.append(f"| analysis: 1M lines -> summary+plots | (reported) | {measured} | {analysis['status']} |")
+        lines.append(
+            f"| simulated run generation (node.simulate -> JSON lines) | (reported) "
+            f"| {analysis['lines']:,} lines in {analysis['generate_s']:.1f} s = "
+            f"{analysis['generate_lines_per_s']:,} lines/s | |"
+        )
+    for rate in (6, 1000):
+        at_rate = runs.get(rate)
+        lines.append(f"| CPU per node at {rate}/s (% of one core, while ticking) | (reported) | {_cpu(at_rate)} | |")
+        lines.append(f"| memory per node at {rate}/s (peak RSS) | (reported) | {_rss(at_rate)} | |")
+    images = results.get("images", {})
+    lines.append(
+        "| image sizes (`docker image inspect`) | (reported) | "
+        + ", ".join(f"{name} {_mb(size)}" for name, size in images.items())
+        + " | |"
+    )
+    for ref in results.get("reference", []):
+        if ref["mode"] == "naive" and ref["rate"] in runs:
+            node = runs[ref["rate"]]
+            lines.append(
+                f"| naive `sleep(1/rate)` loop vs node at {ref['rate']}/s: achieved/configured | (reference) "
+                f"| naive {ref['min_ratio']:.4f}..{ref['max_ratio']:.4f}; node {node['min_ratio']:.5f} (worst) | |"
+            )
+    return lines
+
+
+def detail(results: dict[str, Any]) -> list[str]:
+    out = [
+        "| rate/s | node | ticks | achieved/configured | late p50 | p99 | p99.9 | max (ms) | CPU % | peak RSS MiB |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    all_runs = [*results.get("rates", [])]
+    for run in all_runs:
+        for name, n in run["nodes"].items():
+            out.append(
+                f"| {run['rate']} | {name} | {n['ticks']:,} | {n['ratio']:.6f} | {_f(n['late_p50_ms'])} "
+                f"| {_f(n['late_p99_ms'])} | {_f(n['late_p999_ms'])} | {_f(n['late_max_ms'], 2)} "
+                f"| {_f(n['cpu_percent'], 1)} | {_f(n['rss_mb'], 1)} |"
+            )
+    out += [
+        "",
+        "| rate/s | messages | latency p50 | p99 | max (ms) | first ticks within | start-up (s) "
+        "| log lines/s (3 nodes) | machine CPU % (of 100 x cores) | rest of the machine % |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for run in all_runs:
+        lat = run["latency"]
+        out.append(
+            f"| {run['rate']} | {lat['count']:,} | {_f(lat['p50_ms'])} | {_f(lat['p99_ms'])} | {_f(lat['max_ms'], 2)} "
+            f"| {_f(run['first_tick_spread_ms'], 1)} ms | {_f(run['startup_s'], 2)} | {run['lines_per_s']:,.0f} "
+            f"| {_f(run.get('machine_cpu_percent'), 0)} | {_f(run.get('other_cpu_percent'), 0)} |"
+        )
+    return out
+
+
+def reference_table(results: dict[str, Any]) -> list[str]:
+    runs = _by_rate(results)
+    refs: dict[int, dict[str, dict[str, Any]]] = {}
+    for ref in results.get("reference", []):
+        refs.setdefault(int(ref["rate"]), {})[ref["mode"]] = ref
+    out = [
+        "| rate/s | node (asyncio deadlines, network on): achieved/configured, late p50/p99 ms "
+        "| naive `sleep(1/rate)` after the work | thread sleeping to each deadline |",
+        "| ---: | --- | --- | --- |",
+    ]
+
+    def cell(r: dict[str, Any] | None) -> str:
+        if r is None:
+            return "not run"
+        return f"{r['min_ratio']:.5f}; {_f(r['late_p50_ms'])} / {_f(r['late_p99_ms'])}"
+
+    for rate, modes in sorted(refs.items()):
+        out.append(f"| {rate} | {cell(runs.get(rate))} | {cell(modes.get('naive'))} | {cell(modes.get('thread'))} |")
+    return out
+
+
+def ceiling_table(results: dict[str, Any]) -> list[str]:
+    ceiling = results.get("ceiling", {})
+    out = [
+        f"Capacity: asked for far more than they can run, for {_f(ceiling.get('capacity_run_s'), 0)} s, "
+        f"the three nodes ran flat out at {ceiling.get('capacity')} ticks/s each (the slowest; no node can hold "
+        "its capacity for a minute, and ticks it falls over a second behind are skipped). The probes start at "
+        "70 % of it, then bisect:",
+        "",
+        "| rate/s | all >= threshold | worst achieved/configured | late p50 | p99 (ms) | CPU per node % "
+        "| rest of the machine % | problems |",
+        "| ---: | --- | ---: | ---: | ---: | --- | ---: | --- |",
+    ]
+    for p in ceiling.get("probes", []):
+        cpu = ", ".join(_f(v, 0) for v in p["cpu_percent"].values())
+        out.append(
+            f"| {p['rate']} | {'yes' if p['pass'] else 'no'} | {p['min_ratio']:.5f} | {_f(p['late_p50_ms'])} "
+            f"| {_f(p['late_p99_ms'])} | {cpu} | {_f(p.get('other_cpu_percent'), 0)} | {'; '.join(p['problems'])} |"
+        )
+    return out
+
+
+def micro_table(results: dict[str, Any]) -> list[str]:
+    rows = results.get("micro")
+    if not rows:
+        return ["(not run)"]
+    out = [
+        "In one process on the host (`python -m bench.micro`), mean per call:",
+        "",
+        "| what | microseconds |",
+        "| --- | ---: |",
+    ]
+    out += [f"| {row['part'].replace('  ', '&nbsp;&nbsp;')} | {row['us']:.2f} |" for row in rows]
+    return out
+
+
+def profile_table(results: dict[str, Any]) -> list[str]:
+    profile = results.get("profile")
+    if not profile:
+        return ["(not run)"]
+    out = [
+        f"node1 under cProfile at {profile['rate']}/s for {profile['duration']:g} s, node2 and node3 as its real "
+        f"peers, three processes on loopback (achieved/configured under the profiler: {profile['ratios']}). "
+        "Shares of node1's profiled wall time (cumulative, so nested rows are part of the row above them):",
+        "",
+        "| part | share | calls |",
+        "| --- | ---: | ---: |",
+    ]
+    for row in profile["parts"]:
+        out.append(f"| {row['part'].replace('  ', '&nbsp;&nbsp;')} | {row['share']:.1%} | {row['calls']:,} |")
+    return out
+
+
+def render(results: dict[str, Any]) -> str:
+    m = results["machine"]
+    cfg = results["config"]
+    quick = " (QUICK SMOKE RUN: short durations, not the reference figures)" if results.get("quick") else ""
+    load_b, load_a = results["load_before"], results["load_after"]
+    lines = [
+        f"# Benchmarks{quick}",
+        "",
+        "Timing of the model machines, measured by the benchmark suite (`bench/`), not by timed tests.",
+        "Regenerate with the command below; the tables are written by `bench/report.py` from",
+        "`bench/results.json`, the findings section is `bench/findings.md`.",
+        "",
+        f"- **Command**: `{results['command']}` (wall time {results['wall_s'] // 60} min {results['wall_s'] % 60} s)",
+        f"- **Date**: {results['date']} (UTC); code `{m['git']}`",
+        f"- **Machine**: {m['cpu']}, {m['nproc']} cores (`nproc`), {m['memory_gib']} GiB, kernel {m['kernel']}, "
+        f"{m['os']}; Docker {m['docker']} ({m['storage_driver']}, cgroup v{m['cgroup']}), Compose {m['compose']}",
+        "- **Quiet?** "
+        + (
+            f"machine busy {results['busy_before_percent']:.0f} % (of 100 % per core) in the 3 s before the suite; "
+            if results.get("busy_before_percent") is not None
+            else ""
+        )
+        + "what else ran during each container run is in the column 'rest of the machine' below; "
+        f"load average (1, 5, 15 min) before: {load_b[0]}, {load_b[1]}, {load_b[2]}; "
+        f"after: {load_a[0]}, {load_a[1]}, {load_a[2]}",
+        f"- **Configuration**: three nodes in containers through `docker-compose.yml` (project "
+        f"`{cfg['compose_project']}`, `docker compose up node1 node2 node3`), every node pinned to the "
+        f"same rate, {cfg['duration_s']:g} s per rate point, `SEED={cfg['seed']}`, "
+        f"`MAX_EVENT_NUM={cfg['max_event_num']}`, `STATUS_INTERVAL={cfg['status_interval_s']:g}`, logging on "
+        "(every event one JSON line, flushed per line). Reference loops: "
+        f"{cfg['naive_duration_s']:g} s per rate in containers of the node image. Ceiling probes: "
+        f"{cfg['ceiling_duration_s']:g} s each, at most {cfg['ceiling_probes']}.",
+        "- **Definitions**: achieved/configured = (tick events - 1) / (last tick's `ts` - first tick's `ts`) / rate, "
+        "so a node that falls behind (or skips ticks) scores below 1; lateness = `late_ms` of every tick event; "
+        "message latency = receiver's `enq_ts` - sender's `ts` of the matching send, matched per directed link "
+        "by value; start-up = from launching `docker compose up` to the last node's first tick; CPU % = "
+        "% of one core (user + system time of the node's process); rest of the machine = the whole machine's "
+        "busy time (cpuidle residency) minus the three nodes', i.e. Docker, Compose, the suite itself and "
+        "anything else running (it can read a few % below zero: the two are counted differently).",
+        "",
+        "## Results",
+        "",
+        *headline(results),
+        "",
+        "## Per rate and node",
+        "",
+        *detail(results),
+        "",
+        "## The node against the loops one would otherwise write",
+        "",
+        "Same machine, same suite, same image, same per-tick work and JSON logging (the reference loops have no",
+        "network, so they do less per tick). Cells: worst node's achieved/configured; lateness p50 / p99 in ms",
+        "(for the naive loop lateness is against the ideal deadline, so it grows with its drift).",
+        "",
+        *reference_table(results),
+        "",
+        "## Throughput ceiling probes",
+        "",
+        *ceiling_table(results),
+        "",
+        "## Profile",
+        "",
+        *profile_table(results),
+        "",
+        "## Micro-benchmarks",
+        "",
+        *micro_table(results),
+        "",
+    ]
+    if FINDINGS.exists():
+        lines += [FINDINGS.read_text().rstrip(), ""]
+    return "\n".join(lines)
