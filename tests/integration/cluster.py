@@ -58,7 +58,12 @@ class ClusterRun:
     def __exit__(self, *exc: object) -> None:
         try:
             # The whole project, whichever services were started (DockerCompose.stop would name them).
-            subprocess.run(["docker", "compose", "down", "--volumes"], cwd=ROOT, capture_output=True, check=True)
+            subprocess.run(
+                ["docker", "compose", "down", "--volumes", "--remove-orphans"],
+                cwd=ROOT,
+                capture_output=True,
+                check=True,
+            )
         finally:
             os.environ.clear()
             os.environ.update(self._saved)
@@ -112,9 +117,14 @@ def docker(*args: str) -> str:
 
 
 def compose_command(
-    args: list[str], env: dict[str, str], logs: Path, timeout: float = 120
+    args: list[str], env: dict[str, str], logs: Path, timeout: float = 120, files: tuple[str, ...] = ()
 ) -> subprocess.CompletedProcess[str]:
-    """Run `docker compose ARGS` as a user would, in an isolated project; capture its output."""
+    """Run `docker compose [-f FILE ...] ARGS` as a user would, in an isolated project; capture its output.
+
+    Afterwards the whole project is taken down, with the same compose files (else services only
+    a generated file knows of would be left behind).
+    """
+    chosen = [arg for f in files for arg in ("-f", f)]
     project = f"lamporttest{uuid.uuid4().hex[:10]}"
     full_env = {
         **os.environ,
@@ -125,7 +135,7 @@ def compose_command(
     }
     try:
         result = subprocess.run(
-            ["docker", "compose", *args],
+            ["docker", "compose", *chosen, *args],
             cwd=ROOT,
             env=full_env,
             capture_output=True,
@@ -137,5 +147,9 @@ def compose_command(
         return result
     finally:
         subprocess.run(
-            ["docker", "compose", "down", "--volumes"], cwd=ROOT, env=full_env, capture_output=True, check=False
+            ["docker", "compose", *chosen, "down", "--volumes", "--remove-orphans"],
+            cwd=ROOT,
+            env=full_env,
+            capture_output=True,
+            check=False,
         )

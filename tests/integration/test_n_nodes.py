@@ -22,7 +22,7 @@ def test_five_nodes_run_with_the_generated_compose_file(logs: Path) -> None:
     )
     try:
         env = {"DURATION": "6", "MIN_CLOCK_RATE": "30", "MAX_CLOCK_RATE": "60", "MAX_EVENT_NUM": "8", "SEED": "5"}
-        result = compose_command(["-f", name, "up"], env, logs, timeout=120)
+        result = compose_command(["up"], env, logs, timeout=120, files=(name,))
     finally:
         (ROOT / name).unlink()
     output = result.stdout + result.stderr
