@@ -112,6 +112,7 @@ def node_summary(log: NodeLog, arrays: TickArrays | None = None) -> dict[str, An
         "node_seed": start.get("node_seed"),
         "incarnations": len(log.starts),
         "ticks": int(ts.size),
+        "skipped_ticks": sum(int(r.get("skipped", 0)) for r in log.stalls if isinstance(r.get("skipped"), int)),
         "first_tick_ts": float(ts[0]) if ts.size else None,
         "achieved_rate": None if achieved is None else round(achieved, 6),
         "rate_ratio": None if achieved is None or not rate else round(achieved / rate, 6),

@@ -22,7 +22,11 @@ BACKOFF_MAX = 1.0
 CONNECT_TIMEOUT = 2.0  # a peer cut off from the network never answers the SYN
 HELLO_TIMEOUT = 5.0  # an inbound connection must identify itself within this time
 OUTBOX_LIMIT = 4 * 1024 * 1024  # bytes waiting for a slow peer before sends are dropped
-USER_TIMEOUT_MS = 5000  # unacknowledged data older than this aborts a link (cut-off peer)
+# Unacknowledged data older than this aborts a link (a cut-off peer). A paused peer's kernel
+# still acknowledges, so only a real cut trips it; what TCP held unacknowledged is lost with the
+# link, so shorter is better (fault test, one run each: 43 of 502 messages lost at 2 s against
+# 94 of 498 at 5 s; the others sent meanwhile were logged as dropped).
+USER_TIMEOUT_MS = 2000
 FINISHED = "peer finished sending"  # the reason for a clean end of an inbound link
 
 
