@@ -8,6 +8,7 @@ thinned to at most MAX_POINTS per line, keeping each bin's largest value so peak
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib
@@ -16,6 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib import ticker
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from analysis.metrics import Analysis, FloatArray, NodeSeries
@@ -50,42 +52,44 @@ def _save(fig: Figure, path: Path) -> None:
     plt.close(fig)
 
 
-def plot_clock(analysis: Analysis, colours: dict[str, str], path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(10, 5.2))
-    for node, s in sorted(analysis.series.items()):
-        t, clock = _thin(s.t, s.clock)
-        ax.step(t, clock, where="post", color=colours[node], label=s.label, linewidth=1.3)
+def _time_plot(
+    analysis: Analysis, path: Path, what: str, ylabel: str, draw: Callable[[Axes], None], height: float = 4.6
+) -> None:
+    """One line per node against seconds since the first tick, labelled alike in every figure."""
+    fig, ax = plt.subplots(figsize=(10, height))
+    draw(ax)
     ax.set_xlabel("time since the first tick (s)")
-    ax.set_ylabel("logical clock")
-    ax.set_title(title(analysis, "Logical clock against system time"))
+    ax.set_ylabel(ylabel)
+    ax.set_title(title(analysis, what))
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left")
     _save(fig, path)
+
+
+def plot_clock(analysis: Analysis, colours: dict[str, str], path: Path) -> None:
+    def draw(ax: Axes) -> None:
+        for node, s in sorted(analysis.series.items()):
+            t, clock = _thin(s.t, s.clock)
+            ax.step(t, clock, where="post", color=colours[node], label=s.label, linewidth=1.3)
+
+    _time_plot(analysis, path, "Logical clock against system time", "logical clock", draw, height=5.2)
 
 
 def plot_gap(analysis: Analysis, colours: dict[str, str], path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(10, 4.6))
-    for node, s in sorted(analysis.series.items()):
-        ax.plot(analysis.grid, s.gap, color=colours[node], label=s.label, linewidth=1.2)
-    ax.set_xlabel("time since the first tick (s)")
-    ax.set_ylabel("fastest node's clock - this clock")
-    ax.set_title(title(analysis, "Gap to the fastest logical clock"))
-    ax.grid(alpha=0.3)
-    ax.legend(loc="upper left")
-    _save(fig, path)
+    def draw(ax: Axes) -> None:
+        for node, s in sorted(analysis.series.items()):
+            ax.plot(analysis.grid, s.gap, color=colours[node], label=s.label, linewidth=1.2)
+
+    _time_plot(analysis, path, "Gap to the fastest logical clock", "fastest node's clock - this clock", draw)
 
 
 def plot_queue(analysis: Analysis, colours: dict[str, str], path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(10, 4.6))
-    for node, s in sorted(analysis.series.items()):
-        t, queue = _thin(s.t, s.queue_seen)
-        ax.step(t, queue, where="post", color=colours[node], label=s.label, linewidth=1.2)
-    ax.set_xlabel("time since the first tick (s)")
-    ax.set_ylabel("messages waiting (seen at each tick)")
-    ax.set_title(title(analysis, "Network queue length"))
-    ax.grid(alpha=0.3)
-    ax.legend(loc="upper left")
-    _save(fig, path)
+    def draw(ax: Axes) -> None:
+        for node, s in sorted(analysis.series.items()):
+            t, queue = _thin(s.t, s.queue_seen)
+            ax.step(t, queue, where="post", color=colours[node], label=s.label, linewidth=1.2)
+
+    _time_plot(analysis, path, "Network queue length", "messages waiting (seen at each tick)", draw)
 
 
 def plot_jumps(analysis: Analysis, colours: dict[str, str], path: Path) -> None:
