@@ -8,6 +8,8 @@
 ARG BASE_IMAGE=python:3.11-slim
 
 FROM ${BASE_IMAGE} AS base
+# Lets scripts/test remove this project's superseded (dangling) images and nothing else.
+LABEL org.opencontainers.image.title="lamport-scale-model"
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
