@@ -46,8 +46,9 @@ def title(analysis: Analysis, what: str) -> str:
     return f"{what} - run {run['run_id']}" + (f" ({', '.join(extras)})" if extras else "")
 
 
-def _save(fig: Figure, path: Path) -> None:
-    fig.tight_layout()
+def save_figure(fig: Figure, path: Path, rect: tuple[float, float, float, float] | None = None) -> None:
+    """Lay out, write as PNG at the project's resolution, and free the figure."""
+    fig.tight_layout(rect=rect)
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
 
@@ -63,7 +64,7 @@ def _time_plot(
     ax.set_title(title(analysis, what))
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_clock(analysis: Analysis, colours: dict[str, str], path: Path) -> None:
@@ -118,7 +119,7 @@ def plot_jumps(analysis: Analysis, colours: dict[str, str], path: Path) -> None:
         )
     axes[0][0].set_ylabel("tick events (log scale)")
     fig.suptitle(title(analysis, "Clock jump sizes"))
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def write_plots(analysis: Analysis, folder: Path) -> list[Path]:

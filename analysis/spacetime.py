@@ -27,7 +27,7 @@ from matplotlib.patches import FancyArrowPatch
 
 from analysis.causality import INTERNAL, RECEIVE, SEND
 from analysis.metrics import Analysis, FloatArray
-from analysis.plots import DPI, node_colours, title
+from analysis.plots import node_colours, save_figure, title
 
 FILE = "spacetime.png"
 DEFAULT_SECONDS = 10.0
@@ -221,8 +221,6 @@ def write_spacetime(analysis: Analysis, folder: Path, window: Window | None = No
         Line2D([], [], color=grey, linewidth=0.9, label="message"),
     ]
     ax.legend(handles=handles, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=4, fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
     path = folder / FILE
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
+    save_figure(fig, path, rect=(0, 0.04, 1, 1))
     return path

@@ -16,6 +16,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from analysis.plots import save_figure
 from analysis.report import fmt, markdown_table
 from experiments.configs import CONFIGS
 from experiments.theory import predict
@@ -80,6 +81,11 @@ def run_row(entry: dict[str, Any], s: Summary) -> list[str]:
     ]
 
 
+def duration_of(s: Summary) -> float:
+    """The run's configured duration, or its measured span for a run without one (DURATION=0)."""
+    return float(s["run"]["duration"] or s["run"]["span_s"])
+
+
 def slowest(s: Summary) -> dict[str, Any]:
     return nodes_by_rate(s)[0][1]
 
@@ -92,7 +98,7 @@ def config_aggregate(runs: list[tuple[dict[str, Any], Summary]]) -> dict[str, An
 
     slow = [slowest(s) for _, s in runs]
     fast = [nodes_by_rate(s)[-1][1] for _, s in runs]
-    duration = [s["run"]["duration"] or s["run"]["span_s"] for _, s in runs]
+    duration = [duration_of(s) for _, s in runs]
     return {
         "runs": len(runs),
         "rate_ratio": mean([f["rate"] / sl["rate"] for f, sl in zip(fast, slow, strict=True)]),
@@ -146,7 +152,7 @@ def theory_rows(runs: list[tuple[dict[str, Any], Summary]]) -> list[list[str]]:
         nodes = nodes_by_rate(s)
         rates = [n["rate"] for _, n in nodes]
         men = s["run"]["max_event_num"]
-        duration = s["run"]["duration"] or s["run"]["span_s"]
+        duration = duration_of(s)
         p = predict(rates, men)[0]
         slow = nodes[0][1]
         arrivals = (slow["events"].get("receive", 0) + (slow["queue"]["end"] or 0)) / duration
@@ -259,10 +265,8 @@ def write_figures(kept: list[tuple[dict[str, Any], Summary]], results: Path) -> 
     ax.set_title("Jumps follow the rate ratio (every node of every run)")
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
     jumps = results / "jumps_vs_ratio.png"
-    fig.savefig(jumps, dpi=110)
-    plt.close(fig)
+    save_figure(fig, jumps)
     # 2. The slowest node's backlog: queue at the end, per configuration.
     fig, ax = plt.subplots(figsize=(8, 4.8))
     for i, config in enumerate(configs):
@@ -273,10 +277,8 @@ def write_figures(kept: list[tuple[dict[str, Any], Summary]], results: Path) -> 
     ax.set_ylabel("slowest node's queue at stop (messages)")
     ax.set_title("Backlog at the slowest machine after each run (line: mean)")
     ax.grid(alpha=0.3, axis="y")
-    fig.tight_layout()
     backlog = results / "backlog_by_config.png"
-    fig.savefig(backlog, dpi=110)
-    plt.close(fig)
+    save_figure(fig, backlog)
     # 3. Predicted against measured backlog growth of the slowest node.
     fig, ax = plt.subplots(figsize=(6.5, 5.5))
     for config in configs:
@@ -284,7 +286,7 @@ def write_figures(kept: list[tuple[dict[str, Any], Summary]], results: Path) -> 
         for entry, s in kept:
             if entry["config"] == config:
                 nodes = nodes_by_rate(s)
-                duration = s["run"]["duration"] or s["run"]["span_s"]
+                duration = duration_of(s)
                 xs.append(predict([n["rate"] for _, n in nodes], s["run"]["max_event_num"])[0].queue_growth)
                 ys.append((nodes[0][1]["queue"]["end"] or 0) / duration)
         ax.scatter(xs, ys, color=colours[config], label=config, alpha=0.8)
@@ -295,8 +297,6 @@ def write_figures(kept: list[tuple[dict[str, Any], Summary]], results: Path) -> 
     ax.set_title("Slowest node's backlog: theory against runs")
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
     growth = results / "growth_predicted_vs_measured.png"
-    fig.savefig(growth, dpi=110)
-    plt.close(fig)
+    save_figure(fig, growth)
     return [jumps, backlog, growth]

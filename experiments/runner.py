@@ -82,10 +82,10 @@ def run_one(planned: PlannedRun, logs: Path) -> dict[str, int]:
     return codes
 
 
-def keep(planned: PlannedRun, logs: Path, results: Path, with_plots: bool) -> None:
+def keep(run_id: str, logs: Path, results: Path, with_plots: bool) -> None:
     """Copy what is kept of one analysed run into results/runs/<run id>/."""
-    source = logs / planned.run_id
-    target = results / "runs" / planned.run_id
+    source = logs / run_id
+    target = results / "runs" / run_id
     target.mkdir(parents=True, exist_ok=True)
     for name in ("summary.json", "summary.md", "run.json", *(PLOTS if with_plots else ())):
         if (source / name).exists():
@@ -134,7 +134,7 @@ def run_set(planned: list[PlannedRun], work: Path, results: Path, base_seed: int
         if analyse_main([str(logs / p.run_id), "--quiet"]) != 0:
             failures.append(f"{p.run_id}: analysis found nothing to analyse")
             continue
-        keep(p, logs, results, with_plots=p.index == 1)
+        keep(p.run_id, logs, results, with_plots=p.index == 1)
         per_run = (time.monotonic() - started) / n
     write_index(planned, results, base_seed, failures)
     archives = archive_logs(planned, logs, results)
@@ -165,13 +165,18 @@ def write_index(planned: list[PlannedRun], results: Path, base_seed: int, failur
     path.write_text(json.dumps(index, indent=2) + "\n")
 
 
+def extract_logs(results: Path, into: Path) -> None:
+    """Unpack every kept archive (results/logs/*.tar.xz) into `into`/<run id>/."""
+    into.mkdir(parents=True, exist_ok=True)
+    for archive in sorted((results / "logs").glob("*.tar.xz")):
+        with tarfile.open(archive) as tar:
+            tar.extractall(into, filter="data")
+
+
 def reanalyse(results: Path, work: Path) -> list[str]:
     """Analyse the kept raw logs again (after a change to the analysis) and keep the new outputs."""
     logs = work / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    for archive in sorted((results / "logs").glob("*.tar.xz")):
-        with tarfile.open(archive) as tar:
-            tar.extractall(logs, filter="data")
+    extract_logs(results, logs)
     index = json.loads((results / "index.json").read_text())
     failures = []
     for n, entry in enumerate(index["runs"], 1):
@@ -180,11 +185,5 @@ def reanalyse(results: Path, work: Path) -> list[str]:
         if not folder.is_dir() or analyse_main([str(folder), "--quiet"]) != 0:
             failures.append(f"{entry['run_id']}: no raw logs to analyse")
             continue
-        config = Config(entry["config"], "", entry["env"])
-        keep(
-            PlannedRun(config, entry["index"], entry["seed"], entry["duration"]),
-            logs,
-            results,
-            with_plots=entry["index"] == 1,
-        )
+        keep(entry["run_id"], logs, results, with_plots=entry["index"] == 1)
     return failures

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import statistics
-import tarfile
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -24,9 +23,11 @@ import numpy as np
 
 from analysis.loader import load_run
 from analysis.metrics import analyse
+from analysis.plots import save_figure
 from analysis.report import fmt, markdown_table
 from experiments.aggregate import load_results, nodes_by_rate
 from experiments.configs import CONFIGS
+from experiments.runner import extract_logs
 from experiments.theory import predict
 from node.simulate import Simulation, write_simulation
 
@@ -144,10 +145,8 @@ def write_sweep(results: Path, seed: int = 7) -> list[Path]:
     ax.set_title("Backlog growth at the slow node (messages/s), 1 h of model time each")
     fig.colorbar(image, ax=ax, label="messages/s")
     ax.legend(loc="upper right", fontsize=8)
-    fig.tight_layout()
     figure = results / "sweep_backlog.png"
-    fig.savefig(figure, dpi=110)
-    plt.close(fig)
+    save_figure(fig, figure)
     return [results / "sweep.json", figure]
 
 
@@ -206,9 +205,7 @@ def write_twins(results: Path) -> list[Path]:
     delay = measured_delay(results)
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp)
-        for archive in sorted((results / "logs").glob("*.tar.xz")):
-            with tarfile.open(archive) as tar:
-                tar.extractall(raw, filter="data")
+        extract_logs(results, raw)
         pairs = twins(results, delay, raw)
     same = [p["run_id"] for p in pairs if all(v is None for v in p["simulated"].get("divergence", {0: 0}).values())]
     rows = []
