@@ -18,10 +18,13 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from pythonjsonlogger.json import JsonEncoder, JsonFormatter
+
+from node.records import log_line
 
 # One encoder for every line: json.dumps(obj, cls=...) builds a new encoder object per call.
 # python-json-logger's own encoder class, so unusual values are encoded the way it would.
@@ -87,14 +90,22 @@ class EventLog:
         self._handle = self._handler.handle
 
     def emit(self, event: str, ts: float, clock: int, queue: int, fields: dict[str, Any] | None = None) -> None:
-        record: dict[str, Any] = {"ts": ts, "node": self.node_id, "event": event, "clock": clock, "queue": queue}
-        if fields:
-            record.update(fields)
-        self._record.msg = record
+        self._record.msg = log_line(ts, self.node_id, event, clock, queue, fields)
         self._handle(self._record)
 
     def close(self) -> None:
         self._handler.close()
+
+
+def _records(lines: Iterable[bytes]) -> Iterator[dict[str, Any]]:
+    """The JSON objects among `lines`, skipping torn or cut ones (a kill, the edge of a window)."""
+    for raw in lines:
+        try:
+            record = json.loads(raw)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            yield record
 
 
 def read_last_record(path: Path, window: int = 65536) -> dict[str, Any] | None:
@@ -107,14 +118,7 @@ def read_last_record(path: Path, window: int = 65536) -> dict[str, Any] | None:
             tail = f.read()
     except FileNotFoundError:
         return None
-    for line in reversed(tail.splitlines()):
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue  # a torn last line (killed mid-write) or the cut first line of the window
-        if isinstance(record, dict) and isinstance(record.get("clock"), int):
-            return record
-    return None
+    return next((r for r in _records(reversed(tail.splitlines())) if isinstance(r.get("clock"), int)), None)
 
 
 def read_first_tick(path: Path, window: int = 65536) -> dict[str, Any] | None:
@@ -124,14 +128,8 @@ def read_first_tick(path: Path, window: int = 65536) -> dict[str, Any] | None:
             head = f.read(window)
     except FileNotFoundError:
         return None
-    for line in head.splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict) and record.get("event") in ("receive", "send", "internal"):
-            return record
-    return None
+    ticks = ("receive", "send", "internal")
+    return next((r for r in _records(head.splitlines()) if r.get("event") in ticks), None)
 
 
 def end_torn_line(path: Path) -> bool:

@@ -14,6 +14,14 @@ from node.model import Message
 Fields = dict[str, Any]
 
 
+def log_line(ts: float, node: str, event: str, clock: int, queue: int, fields: Fields | None = None) -> Fields:
+    """A whole log line: the five fields every line has, in order, then the event's own."""
+    record: Fields = {"ts": ts, "node": node, "event": event, "clock": clock, "queue": queue}
+    if fields:
+        record.update(fields)
+    return record
+
+
 def start_fields(
     *,
     rate: int,

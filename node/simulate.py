@@ -31,7 +31,7 @@ from typing import IO, Any, Protocol
 
 from node import __version__
 from node.model import Message, NodeModel, Receive, Send, draw_rate, node_seed
-from node.records import internal_fields, receive_fields, send_fields, start_fields, stop_fields
+from node.records import internal_fields, log_line, receive_fields, send_fields, start_fields, stop_fields
 from node.ticker import tick_count
 
 Record = dict[str, Any]
@@ -210,9 +210,7 @@ class RecordOutput:
         self.sink = sink
 
     def _emit(self, node: str, ts: float, event: str, clock: int, queue: int, fields: Record) -> None:
-        record: Record = {"ts": ts, "node": node, "event": event, "clock": clock, "queue": queue}
-        record.update(fields)
-        self.sink(node, record)
+        self.sink(node, log_line(ts, node, event, clock, queue, fields))
 
     def start(self, node: str, ts: float, fields: Record) -> None:
         self._emit(node, ts, "start", 0, 0, fields)
@@ -261,11 +259,10 @@ class JsonLinesOutput:
         self.pending[node] = []
 
     def start(self, node: str, ts: float, fields: Record) -> None:
-        self._add(node, json.dumps({"ts": ts, "node": node, "event": "start", "clock": 0, "queue": 0, **fields}) + "\n")
+        self._add(node, json.dumps(log_line(ts, node, "start", 0, 0, fields)) + "\n")
 
     def connected(self, node: str, ts: float, peer: str) -> None:
-        record = {"ts": ts, "node": node, "event": "connected", "clock": 0, "queue": 0, "peer": peer}
-        self._add(node, json.dumps(record) + "\n")
+        self._add(node, json.dumps(log_line(ts, node, "connected", 0, 0, {"peer": peer})) + "\n")
 
     def receive(self, node: str, ts: float, clock: int, queue: int, tick: int, message: Message) -> None:
         self._add(
@@ -291,8 +288,7 @@ class JsonLinesOutput:
         )
 
     def stop(self, node: str, ts: float, clock: int, queue: int, fields: Record) -> None:
-        record = {"ts": ts, "node": node, "event": "stop", "clock": clock, "queue": queue, **fields}
-        self._add(node, json.dumps(record) + "\n")
+        self._add(node, json.dumps(log_line(ts, node, "stop", clock, queue, fields)) + "\n")
 
     def close(self) -> None:
         for node, f in self.files.items():
