@@ -194,7 +194,6 @@ class Network:
         self.outbound = {p.node_id: OutboundLink(self, p) for p in peers}
         self.inbound: dict[str, _InboundConnection] = {}
         self.connected: set[str] = set()  # peers with both directions up
-        self.rejected = 0
         self._server: asyncio.Server | None = None
         self._changed = asyncio.Event()
         self._paused = False
@@ -321,7 +320,6 @@ class Network:
     def reject(self, connection: _InboundConnection, reason: str) -> None:
         if connection.ended:
             return
-        self.rejected += 1
         who = connection.address if connection.peer is None else f"{connection.peer} ({connection.address})"
         self.events.connection_rejected(who, reason)
         was_peer = connection.peer

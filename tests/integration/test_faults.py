@@ -95,9 +95,9 @@ def test_killed_node_restarts_and_rejoins(logs: Path) -> None:
     for node in ("node2", "node3"):
         records = run[node]
         gone = [r for r in events(records, "disconnected") if r["peer"] == "node1"]
+        assert gone, node
         drops = [r for r in events(records, "drop") if r["to"] == "node1"]
         back = [r for r in events(records, "connected") if r["peer"] == "node1" and r["ts"] > gone[0]["ts"]]
-        assert gone, node
         assert drops, node
         assert all(isinstance(r["value"], int) and r["reason"] for r in drops)
         assert back, node
