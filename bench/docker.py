@@ -52,6 +52,19 @@ def compose(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess
     return subprocess.run(["docker", "compose", *args], cwd=ROOT, env=env, text=True, capture_output=True, check=False)
 
 
+def exit_codes(env: dict[str, str]) -> dict[str, int]:
+    """Exit code of each service of the project in `env` (compose prints a list or JSON lines)."""
+    text = compose(["ps", "--all", "--format", "json"], env).stdout.strip()
+    if not text:
+        return {}
+    entries = json.loads(text) if text.startswith("[") else [json.loads(line) for line in text.splitlines()]
+    codes: dict[str, int] = {}
+    for entry in entries:
+        with contextlib.suppress(KeyError, TypeError, ValueError):
+            codes[str(entry["Service"])] = int(entry["ExitCode"])
+    return codes
+
+
 def build_images() -> None:
     result = subprocess.run(
         ["docker", "compose", "build", "--quiet"], cwd=ROOT, text=True, capture_output=True, check=False
@@ -242,16 +255,7 @@ class ComposeRun:
         return {}
 
     def _exit_codes(self, env: dict[str, str]) -> dict[str, int]:
-        result = compose(["ps", "--all", "--format", "json"], env)
-        codes: dict[str, int] = {}
-        text = result.stdout.strip()
-        if not text:
-            return codes
-        entries = json.loads(text) if text.startswith("[") else [json.loads(line) for line in text.splitlines()]
-        for entry in entries:
-            with contextlib.suppress(KeyError, TypeError, ValueError):
-                codes[str(entry["Service"])] = int(entry["ExitCode"])
-        return codes
+        return exit_codes(env)
 
     def run_folder(self) -> Path:
         return (self.logs / "latest").resolve()

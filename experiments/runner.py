@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from analysis.__main__ import main as analyse_main
+from bench.docker import compose, exit_codes  # the same `docker compose` driving as the benchmarks
 from experiments.configs import Config, run_seed
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,10 +47,6 @@ def plan(configs: list[Config], runs: int, duration: float, base_seed: int) -> l
     return [PlannedRun(c, i, run_seed(base_seed, c.name, i), duration) for c in configs for i in range(1, runs + 1)]
 
 
-def _compose(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["docker", "compose", *args], cwd=ROOT, env=env, text=True, capture_output=True, check=False)
-
-
 def run_one(planned: PlannedRun, logs: Path) -> dict[str, int]:
     """One compose run; returns the exit code of each node."""
     env = {
@@ -65,21 +62,16 @@ def run_one(planned: PlannedRun, logs: Path) -> dict[str, int]:
         "NODE3_CLOCK_RATE": "",
         **planned.config.env,
     }
-    _compose(["down", "--volumes", "--remove-orphans"], env)
+    compose(["down", "--volumes", "--remove-orphans"], env)
     shutil.rmtree(logs / planned.run_id, ignore_errors=True)
     try:
-        result = _compose(["up", "--no-build", *NODES], env)
+        result = compose(["up", "--no-build", *NODES], env)
         if result.returncode != 0:
             print(result.stdout[-2000:] + result.stderr[-2000:], file=sys.stderr)
-        status = _compose(["ps", "--all", "--format", "json"], env).stdout
+        codes = exit_codes(env)
     finally:
-        _compose(["down", "--volumes", "--remove-orphans"], env)
-    codes = {}
-    for line in status.splitlines():
-        for entry in json.loads(line) if line.startswith("[") else [json.loads(line)]:
-            if entry.get("Service") in NODES:
-                codes[entry["Service"]] = int(entry.get("ExitCode", -1))
-    return codes
+        compose(["down", "--volumes", "--remove-orphans"], env)
+    return {service: code for service, code in codes.items() if service in NODES}
 
 
 def keep(run_id: str, logs: Path, results: Path, with_plots: bool) -> None:
