@@ -1,5 +1,5 @@
 # One Dockerfile, two images: `node` (the model machine: Python + python-json-logger) and
-# `analysis` (the log analysis: Python + matplotlib). docker-compose.yml builds both.
+# `analysis` (the log analysis: Python + matplotlib, plus node/ for node.schema). docker-compose.yml builds both.
 #
 # BASE_IMAGE defaults to the official python:3.11-slim. On a machine with no registry,
 # scripts/setup builds a local stand-in under that name (Debian bookworm's python3 3.11).
@@ -51,7 +51,10 @@ ENTRYPOINT ["python", "-m", "node"]
 FROM base AS analysis
 COPY --from=analysis-deps /opt/venv /opt/venv
 COPY --from=analysis-deps /opt/mplconfig /opt/mplconfig
+# The analysis reads the log format and writes summary.json as node.schema defines them, and
+# takes the log owner's identity with node.identity: one definition of each, in both images.
+COPY node/ /app/node/
 COPY analysis/ /app/analysis/
-RUN python -m compileall -q /app/analysis
+RUN python -m compileall -q /app/node /app/analysis
 ENV RUN_AS_LOG_OWNER=1 LOG_DIR=/logs MPLBACKEND=Agg MPLCONFIGDIR=/tmp/matplotlib
 ENTRYPOINT ["python", "-m", "analysis"]

@@ -1,8 +1,10 @@
 """Analysis of a Lamport-clock model run: reads only the run's JSON-lines logs.
 
-`python -m analysis [RUN ...]` (see analysis.__main__). Modules: loader (parse and validate),
-metrics (per-node and cross-node figures), messages (per-link accounting), causality (vector
-clocks, concurrent and ordered pairs, Lamport against happens-before), plots, spacetime (the
-space-time diagram), shiviz (the ShiViz export), report (summary.json / summary.md / terminal),
-compare (several runs side by side).
+`python -m analysis [RUN ...]` is the command line (analysis.__main__); analysis.api does the work
+(`analyse_folder`, `load_and_analyse`). Modules, in the order data flows: loader (parse, check
+against node.schema), columns (a node's log as arrays), matching (every receive matched to its
+send, per directed link), messages (per-link accounting), causality (vector clocks, concurrent and
+ordered pairs, Lamport against happens-before), metrics (the summary, typed by node.schema), then
+the outputs: summaryfile (summary.json), report (terminal), markdown (summary.md), plots,
+spacetime (the space-time diagram), shiviz (the ShiViz export), compare (several runs side by side).
 """

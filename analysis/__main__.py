@@ -1,4 +1,4 @@
-"""`python -m analysis [RUN ...]`: analyse runs, write their summaries and plots, compare them.
+"""`python -m analysis [RUN ...]`: the command line; the work is analysis.api's `analyse_folder`.
 
 RUN is a run folder, or a run name under LOG_DIR (default: $LOG_DIR, else ./logs); with no RUN,
 the newest run (LOG_DIR/latest). Each run gets summary.json, summary.md, PNG plots (spacetime.png
@@ -14,21 +14,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
-from typing import Any
 
+from analysis.api import analyse_folder
 from analysis.compare import comparison_text, write_comparison
-from analysis.identity import take_log_owner_identity
-from analysis.loader import load_run
-from analysis.metrics import analyse
-from analysis.plots import write_plots
-from analysis.report import terminal_report, write_json, write_markdown
-from analysis.shiviz import write_shiviz
-from analysis.spacetime import Window, parse_window, write_spacetime
+from analysis.spacetime import parse_window
+from node.identity import take_log_owner_identity
 
 EXIT_OK, EXIT_NOTHING, EXIT_USAGE = 0, 1, 2
-PROGRESS_BYTES = 10_000_000  # show progress for runs larger than this
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -70,59 +63,6 @@ def shown(folder: Path, log_dir: Path) -> str:
         return str(folder)
 
 
-def analyse_folder(
-    folder: Path,
-    plots: bool,
-    quiet: bool,
-    where: str | None = None,
-    *,
-    window: Window | None = None,
-    shiviz: bool = True,
-) -> dict[str, Any] | None:
-    """Analyse one run folder and write its outputs; None if there was nothing to analyse."""
-    size = sum(p.stat().st_size for p in folder.glob("*.jsonl"))
-
-    def progress(text: str) -> None:
-        if size > PROGRESS_BYTES:
-            print(f"[analysis] {text}", file=sys.stderr, flush=True)
-
-    started = time.perf_counter()
-    progress(f"{folder.name}: reading {size / 1e6:.0f} MB of logs")
-    run = load_run(folder)
-    if not any(log.tick_ts for log in run.nodes.values()):
-        for problem in run.problems:
-            print(f"{folder.name}: {problem}", file=sys.stderr)
-        print(f"{folder.name}: nothing to analyse (no tick events in any *.jsonl)", file=sys.stderr)
-        return None
-    progress(f"{folder.name}: computing ({time.perf_counter() - started:.1f} s)")
-    analysis = analyse(run)
-    exports: list[Path] = []
-    if shiviz and analysis.causality is not None:
-        origin = analysis.summary["run"]["first_tick_ts"] or 0.0
-        path, exported, total = write_shiviz(analysis.causality, run.nodes, origin, folder)
-        analysis.summary["causality"]["shiviz"] = {"file": path.name, "events": exported, "complete": exported == total}
-        exports.append(path)
-    figures: list[Path] = []
-    if plots:
-        progress(f"{folder.name}: plotting ({time.perf_counter() - started:.1f} s)")
-        figures = write_plots(analysis, folder)
-        spacetime = write_spacetime(analysis, folder, window)
-        figures += [spacetime] if spacetime else []
-    written = [
-        write_json(analysis.summary, folder),
-        write_markdown(analysis.summary, folder, figures),
-        *figures,
-        *exports,
-    ]
-    progress(f"{folder.name}: done in {time.perf_counter() - started:.1f} s")
-    if quiet:
-        for problem in analysis.summary["problems"]:
-            print(f"{folder.name}: {problem}", file=sys.stderr)
-    else:
-        print(terminal_report(analysis.summary, written, where), flush=True)
-    return analysis.summary
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     window = None
@@ -150,11 +90,11 @@ def main(argv: list[str] | None = None) -> int:
         try:
             summary = analyse_folder(
                 folder,
-                not args.no_plots,
-                args.quiet,
-                shown(folder, args.log_dir),
-                window=window,
+                plots=not args.no_plots,
                 shiviz=not args.no_shiviz,
+                window=window,
+                quiet=args.quiet,
+                where=shown(folder, args.log_dir),
             )
         except OSError as error:  # unreadable folder or files, full disk: say so, go on
             print(f"{folder.name}: cannot analyse: {error}", file=sys.stderr)

@@ -2,9 +2,9 @@
 
 Events and lines. Each node's tick events (receive, send, internal) in file order are that node's
 process line; a `start` after a restart begins a new incarnation on the same line. Messages: a
-receive of value v from A matches A's send of v to this node (values on a directed link strictly
-increase, so a value names a message: the rule of `analysis.messages`). A send that A logged as
-dropped never arrives. A receive that matches no send (value never sent or dropped, received
+receive is matched to its send by analysis.matching, the one matcher of the analysis (values on a
+directed link strictly increase, so a value names a message). A send that A logged as dropped
+never arrives. A receive that matches no send (value never sent or dropped, received
 again, sender without a log, or one that would close a causal cycle in corrupted logs) is
 reported and kept as a local event.
 
@@ -29,24 +29,25 @@ which unlike the shares does not shrink as a run gets longer).
 Lamport against happens-before. Happens-before is the transitive closure of the line edges
 (consecutive events of a node) and the message edges (send -> matched receive), so C(a) < C(b)
 for every a -> b if and only if it holds on every such edge. The check is done on the edges; each
-violating edge is itself a pair a -> b with C(a) >= C(b) (`violations`, with examples).
+violating edge is itself a pair a -> b with C(a) >= C(b) (`violations`, with examples). On a
+message edge that is Lamport's clock condition, which analysis.matching checked for every matched
+message: read here, not computed again.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 
+from analysis.columns import BoolArray, Columns, FloatArray, IntArray, columns
 from analysis.loader import NodeLog
+from analysis.matching import DUPLICATED, NO_LOG, NOT_SENT, Matching, match_messages
+from node.schema import Causality as CausalitySummary
 
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
-RECEIVE, SEND, INTERNAL = 0, 1, 2  # loader.TICK_KINDS
 EXAMPLES = 5
-_NO_VALUE = np.iinfo(np.int64).min  # stands for values beyond int64 (corrupt input): matches nothing
+CYCLE = max(DUPLICATED, NO_LOG, NOT_SENT) + 1  # a receive's status: set aside, it would close a causal cycle
 
 
 @dataclass
@@ -69,7 +70,7 @@ class Causality:
     send: IntArray
     receiver: IntArray
     receive: IntArray
-    summary: dict[str, Any]
+    summary: CausalitySummary
 
 
 @dataclass
@@ -79,57 +80,8 @@ class _Receives:
     position: IntArray  # event index on the receiver's line
     sender: IntArray  # node index of the matched sender, -1 when unmatched
     send: IntArray  # event index of the matched send on the sender's line
-    reason: list[str | None] = field(default_factory=list)  # why unmatched
-
-
-def _int64(values: list[int]) -> IntArray:
-    try:
-        return np.array(values, dtype=np.int64)
-    except OverflowError:  # absurd values: keep the rest, these match nothing
-        return np.array([v if -(2**63) < v < 2**63 else _NO_VALUE for v in values], dtype=np.int64)
-
-
-def _match(nodes: tuple[str, ...], logs: list[NodeLog], kinds: list[IntArray]) -> list[_Receives]:
-    """Match every receive to its send, per directed link, by value (see the module docstring)."""
-    index = {node: i for i, node in enumerate(nodes)}
-    send_pos = [np.flatnonzero(kind == SEND) for kind in kinds]
-    send_val = [_int64([s.value for s in log.sends]) for log in logs]
-    result = []
-    for b, log in enumerate(logs):
-        count = len(log.receives)
-        position = np.flatnonzero(kinds[b] == RECEIVE)
-        sender = np.full(count, -1, dtype=np.int64)
-        send = np.full(count, -1, dtype=np.int64)
-        reason: list[str | None] = [None] * count
-        names = [r.sender for r in log.receives]
-        values = _int64([r.value for r in log.receives])
-        codes = np.array([index.get(name, -1) for name in names], dtype=np.int64)
-        for i in np.flatnonzero(codes < 0):
-            reason[i] = f"from {names[i]}, which has no log"
-        for a in np.unique(codes[codes >= 0]).tolist():
-            mine = np.flatnonzero(codes == a)
-            source = logs[a]
-            dropped = [value for to, value, _ in source.drops if to == log.node]
-            to_me = np.array([log.node in s.to for s in source.sends], dtype=bool)
-            departed = to_me & ~np.isin(send_val[a], np.asarray(dropped, dtype=np.int64))
-            link_values, link_pos = send_val[a][departed], send_pos[a][departed]
-            order = np.argsort(link_values, kind="stable")
-            link_values, link_pos = link_values[order], link_pos[order]
-            wanted = values[mine]
-            at = np.searchsorted(link_values, wanted)
-            found = at < link_values.size
-            found[found] = link_values[at[found]] == wanted[found]
-            found &= wanted != _NO_VALUE
-            first = np.zeros(mine.size, dtype=bool)  # a value received again matches nothing
-            first[np.unique(wanted, return_index=True)[1]] = True
-            for k in np.flatnonzero(~found | ~first).tolist():
-                why = "received again" if found[k] else "never sent (or dropped)"
-                reason[mine[k]] = f"value {int(wanted[k])} from {nodes[a]}: {why}"
-            ok = found & first
-            sender[mine[ok]] = a
-            send[mine[ok]] = link_pos[at[ok]]
-        result.append(_Receives(position, sender, send, reason))
-    return result
+    clock_ok: BoolArray  # the clock condition per message, as the matching checked it
+    status: IntArray  # analysis.matching's, or CYCLE
 
 
 def _vector_clocks(sizes: list[int], receives: list[_Receives]) -> tuple[list[IntArray], list[IntArray]]:
@@ -175,15 +127,103 @@ def _vector_clocks(sizes: list[int], receives: list[_Receives]) -> tuple[list[In
     return vcs, incoming
 
 
-def _pairs(sizes: list[int], vcs: list[IntArray]) -> dict[str, Any]:
+def _pairs(sizes: list[int], vcs: list[IntArray]) -> tuple[int, int, int]:
+    """All pairs, those ordered by happens-before, and those on two different lines."""
     events = sum(sizes)
     pairs = events * (events - 1) // 2
     # Each event's predecessors: the first VC[e][j] events of every node j, less e itself.
     ordered = sum(int(vc.sum()) - size for vc, size in zip(vcs, sizes, strict=True))
     same_line = sum(size * (size - 1) // 2 for size in sizes)
-    cross = pairs - same_line
+    return pairs, ordered, pairs - same_line
+
+
+def _receives(matching: Matching, cols: list[Columns]) -> list[_Receives]:
+    """The matching's answer per node, copied: cycles are set aside here without touching it."""
+    return [
+        _Receives(c.receives, r.sender.copy(), r.send, r.clock_ok, r.status.copy())
+        for c, r in zip(cols, matching.received, strict=True)
+    ]
+
+
+def _break_cycles(sizes: list[int], receives: list[_Receives]) -> list[IntArray]:
+    """The vector clocks, after setting aside receives whose sender already knew of them (corrupt logs)."""
+    while True:
+        vcs, incoming = _vector_clocks(sizes, receives)
+        cyclic = 0
+        for i, r in enumerate(receives):
+            # The sender knew of this receive (or a later event here): a cycle, impossible in real time.
+            bad = np.flatnonzero((r.sender >= 0) & (incoming[i][i] > r.position))
+            r.sender[bad] = -1
+            r.status[bad] = CYCLE
+            cyclic += bad.size
+        if not cyclic:
+            return vcs
+
+
+def analyse_causality(
+    logs_by_node: dict[str, NodeLog],
+    origin: float | None = None,
+    given: dict[str, Columns] | None = None,
+    matching: Matching | None = None,
+) -> Causality:
+    """Vector clocks, pair counts and the Lamport check for the nodes' logs (times relative to `origin`).
+
+    `given` may hold nodes' columns and `matching` the run's matched messages, already computed.
+    """
+    nodes = tuple(sorted(logs_by_node))
+    logs = [logs_by_node[node] for node in nodes]
+    cols = [(given or {}).get(log.node) or columns(log) for log in logs]
+    if matching is None:
+        matching = match_messages(logs_by_node, dict(zip(nodes, cols, strict=True)))
+    sizes = [c.kind.size for c in cols]
+    if origin is None:
+        origin = min((float(c.ts[0]) for c in cols if c.ts.size), default=0.0)
+    receives = _receives(matching, cols)
+    vcs = _break_cycles(sizes, receives)
+
+    def where(node: int, position: int) -> str:
+        kind = ("receive", "send", "internal")[int(cols[node].kind[position])]
+        t = float(cols[node].ts[position]) - origin
+        return f"{nodes[node]} {kind} #{position + 1} (clock {int(cols[node].clock[position])}, t {t:.3f} s)"
+
+    # Lamport's clock condition on every edge of happens-before: the steps along each line...
+    examples: list[str] = []
+    violations = 0
+    checked = 0
+    for i, c in enumerate(cols):
+        checked += max(0, sizes[i] - 1)
+        bad = np.flatnonzero(c.clock[1:] <= c.clock[:-1])
+        violations += bad.size
+        for k in bad[: max(0, EXAMPLES - len(examples))].tolist():
+            examples.append(f"{where(i, k)} -> next event {where(i, k + 1)} on its line")
+    # ... and the messages, as the matching found them (by receiver, then sender, then in order).
+    for b, r in enumerate(receives):
+        ok = r.sender >= 0
+        checked += int(ok.sum())
+        bad = np.flatnonzero(ok & ~r.clock_ok)
+        violations += bad.size
+        for k in bad[np.lexsort((bad, r.sender[bad]))][: max(0, EXAMPLES - len(examples))].tolist():
+            a = int(r.sender[k])
+            examples.append(f"message {where(a, int(r.send[k]))} -> {where(b, int(r.position[k]))}")
+    edges = [np.flatnonzero(r.sender >= 0) for r in receives]  # the message edges, per receiver
+
+    def joined(parts: Iterable[IntArray]) -> IntArray:
+        return np.concatenate([np.zeros(0, dtype=np.int64), *parts])
+
+    sender = joined(r.sender[e] for r, e in zip(receives, edges, strict=True))
+    unmatched_examples = [
+        f"{where(b, int(r.position[k]))}: {_reason(logs[b], k, int(r.status[k]))}"
+        for b, r in enumerate(receives)
+        for k in np.flatnonzero(r.sender < 0)[:EXAMPLES].tolist()
+    ][:EXAMPLES]
+    events = sum(sizes)
+    pairs, ordered, cross = _pairs(sizes, vcs)
     concurrent = pairs - ordered
-    return {
+    summary: CausalitySummary = {
+        "method": "exact",
+        "events": events,
+        "messages": int(sender.size),
+        "unmatched_receives": sum(int((r.sender < 0).sum()) for r in receives),
         "pairs": pairs,
         "ordered_pairs": ordered,
         "concurrent_pairs": concurrent,
@@ -191,107 +231,30 @@ def _pairs(sizes: list[int], vcs: list[IntArray]) -> dict[str, Any]:
         "concurrent_per_event": round(2 * concurrent / events, 3) if events else None,
         "cross_node_pairs": cross,
         "cross_node_concurrent_share": round(concurrent / cross, 6) if cross else None,
-    }
-
-
-def analyse_causality(
-    logs_by_node: dict[str, NodeLog],
-    origin: float | None = None,
-    columns: dict[str, tuple[FloatArray, IntArray, IntArray]] | None = None,
-) -> Causality:
-    """Vector clocks, pair counts and the Lamport check for the nodes' logs (times relative to `origin`).
-
-    `columns` may hold nodes' tick columns (ts, clock, kind) as arrays already: not converted again.
-    """
-    nodes = tuple(sorted(logs_by_node))
-    logs = [logs_by_node[node] for node in nodes]
-    given = columns or {}
-    stamps, clocks, kinds = [], [], []
-    for log in logs:
-        ts, clock, kind = given.get(log.node) or (
-            np.asarray(log.tick_ts, dtype=np.float64),
-            np.asarray(log.tick_clock, dtype=np.int64),
-            np.asarray(log.tick_kind, dtype=np.int64),
-        )
-        stamps.append(ts)
-        clocks.append(clock)
-        kinds.append(kind)
-    sizes = [kind.size for kind in kinds]
-    if origin is None:
-        origin = min((float(ts[0]) for ts in stamps if ts.size), default=0.0)
-    receives = _match(nodes, logs, kinds)
-    while True:
-        vcs, incoming = _vector_clocks(sizes, receives)
-        cyclic = 0
-        for i, r in enumerate(receives):
-            # The sender knew of this receive (or a later event here): a cycle, impossible in real time.
-            bad = np.flatnonzero((r.sender >= 0) & (incoming[i][i] > r.position))
-            for k in bad.tolist():
-                r.reason[k] = f"value from {nodes[int(r.sender[k])]} would close a causal cycle"
-            r.sender[bad] = -1
-            cyclic += bad.size
-        if not cyclic:
-            break
-
-    def where(node: int, position: int) -> str:
-        kind = ("receive", "send", "internal")[int(kinds[node][position])]
-        t = float(stamps[node][position]) - origin
-        return f"{nodes[node]} {kind} #{position + 1} (clock {int(clocks[node][position])}, t {t:.3f} s)"
-
-    # Lamport's clock condition on every edge of happens-before.
-    examples: list[str] = []
-    violations = 0
-    checked = 0
-    for i in range(len(nodes)):
-        checked += max(0, sizes[i] - 1)
-        bad = np.flatnonzero(clocks[i][1:] <= clocks[i][:-1])
-        violations += bad.size
-        for k in bad[: max(0, EXAMPLES - len(examples))].tolist():
-            examples.append(f"{where(i, k)} -> next event {where(i, k + 1)} on its line")
-    sender_parts, send_parts, receiver_parts, receive_parts = [], [], [], []
-    for b, r in enumerate(receives):
-        ok = r.sender >= 0
-        sender_parts.append(r.sender[ok])
-        send_parts.append(r.send[ok])
-        receive_parts.append(r.position[ok])
-        receiver_parts.append(np.full(int(ok.sum()), b, dtype=np.int64))
-        for a in np.unique(r.sender[ok]).tolist():
-            chosen = np.flatnonzero(r.sender == a)
-            sent = clocks[a][r.send[chosen]]
-            got = clocks[b][r.position[chosen]]
-            bad = np.flatnonzero(got <= sent)
-            checked += chosen.size
-            violations += bad.size
-            for k in bad[: max(0, EXAMPLES - len(examples))].tolist():
-                j = int(chosen[k])
-                examples.append(f"message {where(a, int(r.send[j]))} -> {where(b, int(r.position[j]))}")
-    empty = np.zeros(0, dtype=np.int64)
-    sender = np.concatenate(sender_parts) if sender_parts else empty
-    unmatched = sum(int((r.sender < 0).sum()) for r in receives)
-    unmatched_examples = [
-        f"{where(b, int(r.position[k]))}: {r.reason[k]}"
-        for b, r in enumerate(receives)
-        for k in np.flatnonzero(r.sender < 0)[:EXAMPLES].tolist()
-    ][:EXAMPLES]
-    summary: dict[str, Any] = {
-        "method": "exact",
-        "events": sum(sizes),
-        "messages": int(sender.size),
-        "unmatched_receives": unmatched,
-        **_pairs(sizes, vcs),
         "lamport_consistent": violations == 0,
         "checked": checked,
         "violations": violations,
         "examples": examples,
         "unmatched_examples": unmatched_examples,
     }
-    lines = [Line(nodes[i], stamps[i], clocks[i], kinds[i], vcs[i].T) for i in range(len(nodes))]
+    lines = [Line(nodes[i], c.ts, c.clock, c.kind, vcs[i].T) for i, c in enumerate(cols)]
     return Causality(
         nodes,
         lines,
         sender,
-        np.concatenate(send_parts) if send_parts else empty,
-        np.concatenate(receiver_parts) if receiver_parts else empty,
-        np.concatenate(receive_parts) if receive_parts else empty,
+        joined(r.send[e] for r, e in zip(receives, edges, strict=True)),
+        joined(np.full(e.size, b, dtype=np.int64) for b, e in enumerate(edges)),
+        joined(r.position[e] for r, e in zip(receives, edges, strict=True)),
         summary,
     )
+
+
+def _reason(log: NodeLog, k: int, status: int) -> str:
+    """Why a node's k-th receive is kept as a local event, in words."""
+    source = log.receive_from[k]
+    if status == NO_LOG:
+        return f"from {source}, which has no log"
+    if status == CYCLE:
+        return f"value from {source} would close a causal cycle"
+    why = "received again" if status == DUPLICATED else "never sent (or dropped)"
+    return f"value {log.receive_value[k]} from {source}: {why}"

@@ -20,7 +20,8 @@ from matplotlib import ticker
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from analysis.metrics import Analysis, FloatArray, NodeSeries
+from analysis.columns import FloatArray
+from analysis.metrics import Analysis, NodeSeries, jump_counts
 
 MAX_POINTS = 20_000
 DPI = 110
@@ -42,7 +43,7 @@ def node_colours(analysis: Analysis) -> dict[str, str]:
 
 def title(analysis: Analysis, what: str) -> str:
     run = analysis.summary["run"]
-    extras = [f"MAX_EVENT_NUM={run['max_event_num']}"] if run.get("max_event_num") is not None else []
+    extras = [f"MAX_EVENT_NUM={run['max_event_num']}"] if run["max_event_num"] is not None else []
     return f"{what} - run {run['run_id']}" + (f" ({', '.join(extras)})" if extras else "")
 
 
@@ -97,9 +98,8 @@ def plot_jumps(analysis: Analysis, colours: dict[str, str], path: Path) -> None:
     series: list[NodeSeries] = [s for _, s in sorted(analysis.series.items())]
     fig, axes = plt.subplots(1, max(1, len(series)), figsize=(3.6 * max(1, len(series)), 3.8), squeeze=False)
     for ax, s in zip(axes[0], series, strict=False):
-        counts = np.bincount(s.jumps[s.jumps >= 0]) if s.jumps.size else np.zeros(1, dtype=np.int64)
-        sizes = np.nonzero(counts)[0]
-        ax.bar(sizes, counts[sizes], color=colours[s.node], width=0.8)
+        sizes, counts = jump_counts(s.jumps)
+        ax.bar(sizes, counts, color=colours[s.node], width=0.8)
         ax.set_yscale("log")
         ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
         ax.yaxis.set_minor_formatter(ticker.NullFormatter())

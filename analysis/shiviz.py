@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis.causality import RECEIVE, SEND, Causality
-from analysis.loader import NodeLog
+from analysis.causality import Causality
+from analysis.loader import RECEIVE, SEND, NodeLog
 
 FILE = "shiviz.log"
 MAX_EVENTS = 10_000
@@ -75,16 +75,16 @@ def shiviz_lines(
         clocks = line.clock[:count].tolist()
         seconds = (line.ts[:count] - origin).tolist()
         vcs = line.vc[:count].tolist()
-        received = iter(log.receives)
-        sent = iter(log.sends)
+        received = zip(log.receive_value, log.receive_from, strict=False)
+        sent = zip(log.send_value, log.send_peers, strict=False)
         for k in range(count):
             kind = kinds[k]
             if kind == RECEIVE:
-                r = next(received)
-                what = f"receive {r.value} from {_host(r.sender)}"
+                value, sender = next(received)
+                what = f"receive {value} from {_host(sender)}"
             elif kind == SEND:
-                s = next(sent)
-                what = f"send {s.value} to {','.join(_host(t) for t in s.to)}"
+                value, peers = next(sent)
+                what = f"send {value} to {','.join(_host(t) for t in log.peer_sets[peers])}"
             else:
                 what = "internal"
             clock = ",".join(f"{keys[j]}:{v}" for j, v in enumerate(vcs[k]) if v)

@@ -25,8 +25,9 @@ from matplotlib.collections import LineCollection
 from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch
 
-from analysis.causality import INTERNAL, RECEIVE, SEND
-from analysis.metrics import Analysis, FloatArray
+from analysis.columns import FloatArray
+from analysis.loader import INTERNAL, RECEIVE, SEND
+from analysis.metrics import Analysis
 from analysis.plots import node_colours, save_figure, title
 
 FILE = "spacetime.png"
@@ -90,9 +91,9 @@ def write_spacetime(analysis: Analysis, folder: Path, window: Window | None = No
     if causality is None or not any(line.ts.size for line in causality.lines):
         return None
     run = analysis.summary["run"]
-    origin = float(run.get("first_tick_ts") or 0.0)
+    origin = run["first_tick_ts"] or 0.0
     times = [line.ts - origin for line in causality.lines]
-    start, end, shortened = resolve_window(window, float(run.get("span_s") or 0.0), np.concatenate(times))
+    start, end, shortened = resolve_window(window, run["span_s"], np.concatenate(times))
     colours = node_colours(analysis)
     n = len(causality.nodes)
     height = {i: n - 1 - i for i in range(n)}  # the first node on top

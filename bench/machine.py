@@ -8,7 +8,8 @@ import subprocess
 import time
 from typing import Any
 
-from bench.docker import ROOT, idle_seconds
+from bench.sampler import idle_seconds
+from deploy.compose import ROOT
 
 
 def _run(*command: str) -> str:

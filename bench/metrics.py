@@ -1,30 +1,24 @@
-"""Timing figures of one run, read from its raw JSON-lines logs (pure: files in, numbers out).
+"""Timing figures of one run, from its raw JSON-lines logs as the analysis reads them (files in, numbers out).
 
 Per node: achieved/configured tick rate, tick lateness percentiles. Per run: message latency
-send -> enqueue at the receiver, matched per directed link by value (values on a link strictly
-increase, so a value names one message), and how long after launch every node had ticked once.
-The logs are streamed line by line: a 10,000 ticks/s minute is millions of lines.
+send -> enqueue at the receiver, from the analysis's matching of every receive to its send per
+directed link (analysis.messages), and how long after launch every node had ticked once.
+Parsing is analysis.loader's, and every percentile is the project's one definition
+(analysis.stats.quantile: linear interpolation between ranks, numpy's default).
 """
 
 from __future__ import annotations
 
 import json
 import math
-from array import array
-from collections.abc import Iterable, Sequence
+import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-TICK_EVENTS = frozenset(("receive", "send", "internal"))
-
-
-def percentile(sorted_values: Sequence[float], q: float) -> float:
-    """Nearest-rank q-quantile of an already sorted sequence (nan when empty)."""
-    if not sorted_values:
-        return math.nan
-    rank = max(1, math.ceil(q * len(sorted_values)))
-    return float(sorted_values[rank - 1])
+from analysis.loader import NodeLog, RunData, load_run
+from analysis.messages import analyse_links
+from analysis.stats import quantile
 
 
 @dataclass
@@ -57,6 +51,7 @@ class Latency:
     p50_ms: float = math.nan
     p99_ms: float = math.nan
     max_ms: float = math.nan
+    min_ms: float = math.nan
 
 
 @dataclass
@@ -79,133 +74,93 @@ class RunTiming:
         return asdict(self)
 
 
-@dataclass
-class _NodeScan:
-    rate: int = 0
-    ticks: int = 0
-    first: float = math.nan
-    last: float = math.nan
-    late: array[float] = field(default_factory=lambda: array("d"))
-    sent: dict[str, dict[int, float]] = field(default_factory=dict)  # peer -> value -> send ts
-    received: list[tuple[str, int, float]] = field(default_factory=list)  # (from, value, enq_ts)
-    skipped: int = 0
-    stop_reason: str = "no stop line"
-    dropped: int = 0
-    lines: int = 0
-
-
-def _scan(lines: Iterable[str]) -> _NodeScan:
-    scan = _NodeScan()
-    late_append = scan.late.append
-    for line in lines:
-        if not line.strip():
-            continue
-        record = json.loads(line)
-        scan.lines += 1
-        event = record["event"]
-        if event in TICK_EVENTS:
-            ts = record["ts"]
-            if scan.ticks == 0:
-                scan.first = ts
-            scan.last = ts
-            scan.ticks += 1
-            late_append(record["late_ms"])
-            if event == "send":
-                for peer in record["to"]:
-                    scan.sent.setdefault(peer, {})[record["value"]] = ts
-            elif event == "receive":
-                scan.received.append((record["from"], record["value"], record["enq_ts"]))
-        elif event == "start":
-            scan.rate = int(record["rate"])
-        elif event == "stop":
-            scan.skipped = int(record["skipped"])
-            scan.stop_reason = str(record["reason"])
-            scan.dropped = int(record["dropped"])
-    return scan
-
-
 def analyse_run(folder: Path, duration: float, launched_at: float | None = None) -> RunTiming:
     """Every figure of one run folder (node*.jsonl) of `duration` seconds of ticking."""
-    scans: dict[str, _NodeScan] = {}
-    for path in sorted(folder.glob("*.jsonl")):
-        with path.open(encoding="utf-8") as f:
-            scans[path.stem] = _scan(f)
-    return timing_from_scans(scans, duration, launched_at)
+    return timing_of(load_run(folder), duration, launched_at, count_lines(folder))
+
+
+def count_lines(folder: Path) -> int:
+    """Lines in the run's log files, read as bytes."""
+    total = 0
+    for path in folder.glob("*.jsonl"):
+        with path.open("rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                total += chunk.count(b"\n")
+    return total
 
 
 def analyse_records(run: dict[str, list[dict[str, Any]]], duration: float) -> RunTiming:
-    """The same figures from records already in memory (tests)."""
-    scans = {node: _scan(json.dumps(r) for r in records) for node, records in run.items()}
-    return timing_from_scans(scans, duration, None)
+    """The same figures from records in memory (tests), written out as a run folder first."""
+    with tempfile.TemporaryDirectory(prefix="bench-records-") as tmp:
+        folder = Path(tmp)
+        for node, records in run.items():
+            (folder / f"{node}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+        return analyse_run(folder, duration)
 
 
-def timing_from_scans(scans: dict[str, _NodeScan], duration: float, launched_at: float | None) -> RunTiming:
+def node_timing(log: NodeLog, duration: float) -> tuple[NodeTiming | None, list[str]]:
+    """One node's figures (None when it ticked less than twice or has no start line), its problems."""
+    ticks = len(log.tick_ts)
+    if ticks < 2:
+        return None, [f"{log.node}: {ticks} tick events"]
+    rate = int(log.starts[-1]["rate"]) if log.starts else 0
+    if not rate:
+        return None, [f"{log.node}: no start line with its rate"]
+    stop = log.stops[-1] if log.stops else {}
+    skipped, dropped = int(stop.get("skipped", 0)), int(stop.get("dropped", 0))
+    reason = str(stop.get("reason", "no stop line"))
+    first, last = log.tick_ts[0], log.tick_ts[-1]
+    span = last - first
+    achieved = (ticks - 1) / span if span > 0 else math.inf
+    expected = max(1, math.ceil(rate * duration - 1e-9))
+    p50, p99, p999, top = (quantile(log.tick_late_ms, q) for q in (0.50, 0.99, 0.999, 1.0))  # 1.0: the max
+    timing = NodeTiming(
+        log.node, rate, ticks, expected, skipped, first, last, achieved / rate, p50, p99, p999, top, reason, dropped
+    )
+    problems = []
+    if ticks < expected:
+        problems.append(f"{log.node}: {ticks} of {expected} ticks (skipped {skipped})")
+    if reason != "duration":
+        problems.append(f"{log.node}: stopped with reason {reason!r}")
+    return timing, problems
+
+
+def message_latency(run: RunData) -> tuple[Latency, list[str]]:
+    """Latency = enq_ts - ts of every receive the analysis matched to its send; its problems."""
+    links = analyse_links(run.nodes)
+    delays = [d for link in links for d in link.delays_ms]
+    unmatched = sum(link.unmatched for link in links)
+    duplicated = sum(link.duplicated for link in links)
+    problems = []
+    if unmatched:
+        problems.append(f"{unmatched} receives match no send on their link")
+    if duplicated:
+        problems.append(f"{duplicated} receives repeat a value already received on their link")
+    if not delays:
+        return Latency(unmatched=unmatched), problems
+    latency = Latency(
+        count=len(delays),
+        unmatched=unmatched,
+        p50_ms=quantile(delays, 0.50),
+        p99_ms=quantile(delays, 0.99),
+        max_ms=max(delays),
+        min_ms=min(delays),
+    )
+    return latency, problems
+
+
+def timing_of(run: RunData, duration: float, launched_at: float | None, lines: int) -> RunTiming:
     problems: list[str] = []
     nodes: dict[str, NodeTiming] = {}
-    for node, scan in scans.items():
-        if scan.ticks < 2:
-            problems.append(f"{node}: {scan.ticks} tick events")
-            continue
-        late = sorted(scan.late)
-        span = scan.last - scan.first
-        achieved = (scan.ticks - 1) / span if span > 0 else math.inf
-        expected = max(1, math.ceil(scan.rate * duration - 1e-9))
-        nodes[node] = NodeTiming(
-            node=node,
-            rate=scan.rate,
-            ticks=scan.ticks,
-            expected=expected,
-            skipped=scan.skipped,
-            first_tick_ts=scan.first,
-            last_tick_ts=scan.last,
-            ratio=achieved / scan.rate,
-            late_p50_ms=percentile(late, 0.50),
-            late_p99_ms=percentile(late, 0.99),
-            late_p999_ms=percentile(late, 0.999),
-            late_max_ms=late[-1],
-            stop_reason=scan.stop_reason,
-            dropped=scan.dropped,
-        )
-        if scan.ticks < expected:
-            problems.append(f"{node}: {scan.ticks} of {expected} ticks (skipped {scan.skipped})")
-        if scan.stop_reason != "duration":
-            problems.append(f"{node}: stopped with reason {scan.stop_reason!r}")
-    latency = message_latency(scans)
-    if latency.unmatched:
-        problems.append(f"{latency.unmatched} receives match no send on their link")
+    for name, log in run.nodes.items():
+        timing, found = node_timing(log, duration)
+        problems += found
+        if timing is not None:
+            nodes[name] = timing
+    latency, found = message_latency(run)
+    problems += found
+    problems += [str(p) for p in run.problems]  # lines the analysis could not read
     firsts = [n.first_tick_ts for n in nodes.values()]
     spread = (max(firsts) - min(firsts)) * 1000 if firsts else math.nan
     startup = max(firsts) - launched_at if firsts and launched_at is not None else None
-    return RunTiming(
-        nodes=nodes,
-        latency=latency,
-        first_tick_spread_ms=spread,
-        lines=sum(s.lines for s in scans.values()),
-        launched_at=launched_at,
-        startup_s=startup,
-        problems=problems,
-    )
-
-
-def message_latency(scans: dict[str, _NodeScan]) -> Latency:
-    """Match every receive to its send on the same directed link by value; latency = enq_ts - ts."""
-    delays: list[float] = []
-    unmatched = 0
-    for receiver, scan in scans.items():
-        for sender, value, enq_ts in scan.received:
-            sent = scans.get(sender)
-            send_ts = sent.sent.get(receiver, {}).get(value) if sent is not None else None
-            if send_ts is None:
-                unmatched += 1
-                continue
-            delays.append((enq_ts - send_ts) * 1000)
-    delays.sort()
-    if not delays:
-        return Latency(unmatched=unmatched)
-    return Latency(
-        count=len(delays),
-        unmatched=unmatched,
-        p50_ms=percentile(delays, 0.50),
-        p99_ms=percentile(delays, 0.99),
-        max_ms=delays[-1],
-    )
+    return RunTiming(nodes, latency, spread, lines, launched_at, startup, problems)

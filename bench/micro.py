@@ -26,16 +26,21 @@ from typing import Any
 
 from pythonjsonlogger.json import JsonFormatter
 
-from node import ticker
+from node import realtime, ticker
+from node.config import DEFAULTS
 from node.eventlog import EventLog
 from node.model import NodeModel, Send
-from node.records import internal_fields, send_fields
+from node.schema import INTERNAL, SEND, Event
 
 Row = dict[str, Any]
 
 
-def _line(i: int) -> dict[str, Any]:
-    return {"tick": i, "late_ms": 0.052, "to": ["node2", "node3"], "value": i}
+PEERS = ("node2", "node3")
+
+
+def _values(i: int) -> tuple[Any, ...]:
+    """A send's own fields (node.schema.SEND): tick, late_ms, to, value."""
+    return (i, 0.052, PEERS, i)
 
 
 def _per_call(fn: Callable[[int], object], n: int) -> float:
@@ -49,20 +54,18 @@ def logging_rows(folder: Path, n: int) -> list[Row]:
     logger, handler = stock_logger(folder / "stock.jsonl")
 
     def stock(i: int) -> None:
-        record = {"ts": time.time(), "node": "node1", "event": "send", "clock": i, "queue": 0}
-        record.update(_line(i))
-        logger.info(record)
+        logger.info(SEND.record(time.time(), "node1", i, 0, _values(i)))
 
     log = EventLog(folder / "node.jsonl", "node1")
     encoder = json.JSONEncoder(ensure_ascii=False)
-    sample = {"ts": time.time(), "node": "node1", "event": "send", "clock": 1, "queue": 0, **_line(1)}
+    sample = SEND.record(time.time(), "node1", 1, 0, _values(1))
 
     def node(i: int) -> None:
-        log.emit("send", time.time(), i, 0, _line(i))
+        log.write(SEND, time.time(), i, 0, _values(i))
 
     rows = [
         {"part": "stock logging path: Logger + FileHandler + JsonFormatter", "us": _per_call(stock, n)},
-        {"part": "node's EventLog.emit (python-json-logger, one write(2) per line)", "us": _per_call(node, n)},
+        {"part": "node's EventLog.write (python-json-logger, one write(2) per line)", "us": _per_call(node, n)},
         {
             "part": "  of which JSON encoding alone (stdlib C encoder)",
             "us": _per_call(lambda i: encoder.encode(sample), n),
@@ -105,43 +108,49 @@ def tick_rows(folder: Path, n: int) -> list[Row]:
     rows = []
     log = EventLog(folder / "tick.jsonl", "node1")
     logger, handler = stock_logger(folder / "stock-tick.jsonl")
-    model = NodeModel(("node2", "node3"), 10, random.Random(1))
+    model = NodeModel(PEERS, int(DEFAULTS["MAX_EVENT_NUM"]), random.Random(1))
     histogram = ticker.LatenessHistogram()
 
-    def on_tick(index: int, late: float) -> None:
-        ts = time.time()
-        outcome = model.tick()
-        histogram.add(late)
-        late_ms = round(late * 1000, 3)
-        if isinstance(outcome, Send):
-            log.emit("send", ts, outcome.clock, 0, send_fields(index, late_ms, outcome.to, outcome.clock))
-        else:
-            log.emit("internal", ts, outcome.clock, 0, internal_fields(index, late_ms))
+    def ticking(write: Callable[[Event, float, int, int, tuple[Any, ...]], None]) -> Callable[[int, float], None]:
+        """A node's tick without its network, writing its line with `write`."""
 
-    def stock_tick(index: int, late: float) -> None:
-        ts = time.time()
-        outcome = model.tick()
-        histogram.add(late)
-        late_ms = round(late * 1000, 3)
-        record = {"ts": ts, "node": "node1", "event": "internal", "clock": outcome.clock, "queue": 0}
-        if isinstance(outcome, Send):
-            record["event"] = "send"
-            record.update(send_fields(index, late_ms, outcome.to, outcome.clock))
-        else:
-            record.update(internal_fields(index, late_ms))
-        logger.info(record)
+        def tick(index: int, late: float) -> None:
+            ts = time.time()
+            outcome = model.tick()
+            histogram.add(late)
+            late_ms = round(late * 1000, 3)
+            if isinstance(outcome, Send):
+                write(SEND, ts, outcome.clock, 0, (index, late_ms, outcome.to, outcome.clock))
+            else:
+                write(INTERNAL, ts, outcome.clock, 0, (index, late_ms))
+
+        return tick
+
+    def stock_write(event: Event, ts: float, clock: int, queue: int, values: tuple[Any, ...]) -> None:
+        logger.info(event.record(ts, "node1", clock, queue, values))
+
+    on_tick, stock_tick = ticking(log.write), ticking(stock_write)
 
     def saturated(tick: Callable[[int, float], None]) -> float:
         async def main() -> float:
             loop = asyncio.get_running_loop()
+            done: asyncio.Future[None] = loop.create_future()
             # A rate far above what one core runs: every tick is due, the ticker is always catching up.
-            clock = ticker.DeadlineTicker(loop, 10_000_000, tick, lambda *a: None, t0=loop.time(), count=n)
+            clock = ticker.DeadlineTicker(
+                realtime.LoopScheduler(loop),
+                10_000_000,
+                tick,
+                lambda *a: None,
+                lambda: done.set_result(None),
+                t0=loop.time(),
+                count=n,
+            )
             started = time.perf_counter()
             clock.start()
-            await clock.done
+            await done
             return (time.perf_counter() - started) / n * 1e6
 
-        with asyncio.Runner(loop_factory=ticker.new_event_loop) as runner:
+        with asyncio.Runner(loop_factory=realtime.new_event_loop) as runner:
             return runner.run(main())
 
     saved = ticker.STALL_SECONDS, ticker.CATCH_UP_BATCH
@@ -165,7 +174,7 @@ def tick_rows(folder: Path, n: int) -> list[Row]:
 
 def wake_rows(seconds: float = 1.0) -> list[Row]:
     """A select() with a 100 us / 1 ms timeout: wall time per call and CPU charged per call."""
-    ticker.reduce_timer_slack()
+    realtime.reduce_timer_slack()
     rows = []
     for timeout in (0.0001, 0.001):
         count = int(seconds / timeout)

@@ -1,15 +1,15 @@
-"""Reference tick loops, for comparison with the node's asyncio deadline ticker.
+"""Reference tick loops, for comparison with the node's deadline ticker: what one would otherwise write.
 
-`naive`: what one would otherwise write: do the tick's work, then `time.sleep(1 / rate)`.
+`naive`: do the tick's work, then `time.sleep(1 / rate)`.
 `thread`: a plain thread sleeping to each deadline `t0 + k / rate` (no asyncio, timer slack
 reduced like the node does).
 
-Both do the node's per-tick work with the node's own code: `NodeModel.tick()` and one JSON line
-through `EventLog` (python-json-logger, flushed per line), in the node's log format, so the
-suite's log reader measures them exactly like the nodes. They have no network: sends are logged
-but go nowhere, so a tick here does less work than a node's (the comparison favours them).
-`late_ms` is measured against the ideal deadline t0 + k / rate in both, so the naive loop's
-drift shows as growing lateness.
+Both run the node's own tick (node.core.NodeCore.tick: the model, the counters, one JSON line
+through node.eventlog), so the suite's log reader measures them exactly like the nodes. They
+have no network: sends are accepted and go nowhere, so a tick here does less work than a node's
+(the comparison favours them). `late_ms` is measured against the ideal deadline t0 + k / rate
+in both, so the naive loop's drift shows as growing lateness. These loops are deliberately
+naive; they are not the node's timing and never will be.
 
 Run inside the node image (the suite mounts bench/ next to node/):
     python -m bench.naive --mode naive --rate 1000 --duration 30 --node node1 --out /out
@@ -18,66 +18,106 @@ Run inside the node image (the suite mounts bench/ next to node/):
 from __future__ import annotations
 
 import argparse
-import random
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+from node.config import DEFAULTS, load_config
+from node.core import NodeCore
 from node.eventlog import EventLog
-from node.model import NodeModel, Receive, Send, node_seed
-from node.records import internal_fields, send_fields, start_fields, stop_fields
-from node.ticker import reduce_timer_slack, tick_count
+from node.interfaces import Handle, TransportEvents
+from node.linkrules import Connectedness
+from node.realtime import StreamConsole, reduce_timer_slack
+from node.ticker import tick_count
 
-PEERS = {"node1": ("node2", "node3"), "node2": ("node1", "node3"), "node3": ("node1", "node2")}
+NODES = ("node1", "node2", "node3")
+
+
+class _NoNetwork:
+    """A transport with every peer 'connected' and nowhere to go: sends are accepted and vanish."""
+
+    def __init__(self, peers: tuple[str, ...], events: TransportEvents) -> None:
+        self.links = Connectedness(peers, events)
+        for peer in peers:
+            self.links.connected.add(peer)
+
+    def start(self) -> None:
+        pass
+
+    def missing(self) -> dict[str, str]:
+        return {}
+
+    def send(self, peer: str, value: int) -> str | None:
+        return None
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+    def finish_sending(self) -> None:
+        pass
+
+    def still_sending(self) -> list[str]:
+        return []
+
+    def close(self) -> list[tuple[str, int]]:
+        return []
+
+
+class _Clock:
+    """Only what a tick needs of a scheduler: the loops here do their own waiting."""
+
+    def __init__(self) -> None:
+        self.now = time.perf_counter
+        self.wall = time.time
+
+    def _unused(self, *_: object) -> Handle:
+        raise NotImplementedError("the reference loops schedule nothing")
+
+    @property
+    def call_at(self) -> Callable[[float, Callable[[], None]], Handle]:
+        return self._unused
+
+    @property
+    def call_soon(self) -> Callable[[Callable[[], None]], Handle]:
+        return self._unused
 
 
 def run_loop(mode: str, rate: int, duration: float, node_id: str, out: Path, seed: int = 1) -> int:
-    peers = PEERS.get(node_id, ("a", "b"))
-    rng = random.Random(node_seed(seed, node_id))
-    model = NodeModel(peers, 10, rng)
+    peers = tuple(n for n in NODES if n != node_id) if node_id in NODES else ("a", "b")
+    env = {
+        "NODE_ID": node_id,
+        "PEERS": ",".join(f"{p}:{DEFAULTS['PORT']}" for p in peers),
+        "CLOCK_RATE": str(rate),
+        "MAX_CLOCK_RATE": str(max(rate, int(DEFAULTS["MAX_CLOCK_RATE"]))),
+        "DURATION": str(duration),
+        "SEED": str(seed),
+        "LOG_DIR": str(out.parent),
+        "RUN_ID": out.name,
+    }
+    config = load_config(env)
     log = EventLog(out / f"{node_id}.jsonl", node_id)
+
+    def transport(events: TransportEvents) -> _NoNetwork:
+        return _NoNetwork(config.peer_ids, events)
+
+    core = NodeCore(
+        config, out.name, seed, scheduler=_Clock(), transport=transport, log=log, console=StreamConsole(), on_exit=print
+    )
     count = tick_count(rate, duration)
     assert count is not None
-    counts = {"receive": 0, "send": 0, "internal": 0, "drop": 0, "skipped": 0}
-    log.emit(
-        "start",
-        time.time(),
-        0,
-        0,
-        start_fields(
-            rate=rate,
-            drawn_rate=rate,
-            seed=seed,
-            node_seed=node_seed(seed, node_id),
-            resumed_clock=0,
-            run_id=out.name,
-            version=f"reference-{mode}",
-            pid=0,
-            config={"mode": mode, "rate": rate, "duration": duration},
-        ),
-    )
+    core.log_start()
     period = 1.0 / rate
     perf = time.perf_counter
-
-    def tick(index: int, late: float) -> None:
-        ts = time.time()
-        outcome = model.tick()
-        late_ms = round(late * 1000, 3)
-        if isinstance(outcome, Send):
-            counts["send"] += 1
-            fields = send_fields(index, late_ms, outcome.to, outcome.clock)
-            log.emit("send", ts, outcome.clock, len(model.queue), fields)
-        elif isinstance(outcome, Receive):  # no network: never happens
-            counts["receive"] += 1
-        else:
-            counts["internal"] += 1
-            log.emit("internal", ts, outcome.clock, len(model.queue), internal_fields(index, late_ms))
 
     def naive() -> None:
         t0 = perf()
         for index in range(count):
-            tick(index, perf() - (t0 + index * period))
+            core.tick(index, perf() - (t0 + index * period))
             time.sleep(period)
 
     def deadlines() -> None:
@@ -88,7 +128,7 @@ def run_loop(mode: str, rate: int, duration: float, node_id: str, out: Path, see
             wait = deadline - perf()
             if wait > 0:
                 time.sleep(wait)
-            tick(index, perf() - deadline)
+            core.tick(index, perf() - deadline)
 
     if mode == "naive":
         naive()
@@ -96,13 +136,8 @@ def run_loop(mode: str, rate: int, duration: float, node_id: str, out: Path, see
         worker = threading.Thread(target=deadlines, name="ticker")
         worker.start()
         worker.join()
-    log.emit(
-        "stop",
-        time.time(),
-        model.clock.value,
-        0,
-        stop_fields(reason="duration", queue_by_peer=dict.fromkeys(peers, 0), counts=counts, unfinished=[]),
-    )
+    core.stop_reason = "duration"
+    core.log_stop()
     log.close()
     return 0
 

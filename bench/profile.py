@@ -22,17 +22,17 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.docker import ROOT
 from bench.metrics import analyse_run
+from deploy.compose import ROOT
 
 IDS = ("node1", "node2", "node3")
 
 # (label, how to combine, (file suffix or "~" for built-ins, function name prefix) ...). Times are
 # cumulative, so a row includes the rows indented under it. "max" picks the outermost of several
-# matches (EventLog.emit and LineHandler.emit are both `emit` in eventlog.py); "sum" adds leaves.
+# matches (a name prefix can match a function and the ones it calls); "sum" adds leaves.
 PARTS: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = (
     ("whole tick (DeadlineTicker._fire)", "max", (("ticker.py", "_fire"),)),
-    ("  log one line (EventLog.emit)", "max", (("eventlog.py", "emit"),)),
+    ("  log one line (EventLog.write)", "max", (("eventlog.py", "write"),)),
     ("    format: python-json-logger + json", "max", (("core.py", "format"),)),
     ("      json encoding", "max", (("encoder.py", "encode"),)),
     (

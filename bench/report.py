@@ -75,6 +75,17 @@ def headline(results: dict[str, Any]) -> list[str]:
                 f"| message latency send -> enqueue at {rate}/s ({lat['count']:,} messages) | (reported) "
                 f"| p50 {_f(lat['p50_ms'])}, p99 {_f(lat['p99_ms'])}, max {_f(lat['max_ms'], 2)} ms | |"
             )
+    delayed = results.get("net_delay")
+    if delayed:
+        lat = delayed["latency"]
+        lines.append(
+            f"| message latency with `NET_DELAY_MS={delayed['NET_DELAY_MS']}` at {delayed['rate']}/s "
+            f"({lat['count']:,} messages) | >= {delayed['NET_DELAY_MS']} ms "
+            f"| p50 {_f(lat['p50_ms'])}, p99 {_f(lat['p99_ms'])}, min {_f(lat.get('min_ms'))}, "
+            f"max {_f(lat['max_ms'], 2)} ms; "
+            f"achieved/configured {delayed['min_ratio']:.5f} (worst) "
+            f"| {_verdict(lat.get('min_ms') is not None and lat['min_ms'] >= float(delayed['NET_DELAY_MS']))} |"
+        )
     startup = results.get("startup", {})
     if startup.get("median_s") is not None:
         lines.append(
@@ -97,6 +108,18 @@ def headline(results: dict[str, Any]) -> list[str]:
             f"| {analysis['lines']:,} lines in {analysis['generate_s']:.1f} s = "
             f"{analysis['generate_lines_per_s']:,} lines/s | |"
         )
+    sim = results.get("simulator")
+    if sim:
+        for key, what in (("no_output", "without output"), ("json_lines", "written as JSON lines")):
+            row = sim[key]
+            lines.append(
+                f"| simulator speed, {what} ({sim['events']:,} events, {len(sim['rates'])} nodes at "
+                f"{', '.join(map(str, sim['rates']))}/s for {sim['duration_s']:g} s) "
+                f"| {'>= 500,000 events/s' if key == 'no_output' else '(reported)'} "
+                f"| median {row['events_per_s_median']:,} events/s (min {row['events_per_s_min']:,}, "
+                f"max {row['events_per_s_max']:,}; 3 runs) "
+                f"| {_verdict(row['events_per_s_median'] >= 500_000) if key == 'no_output' else ''} |"
+            )
     for rate in (6, 1000):
         at_rate = runs.get(rate)
         lines.append(f"| CPU per node at {rate}/s (% of one core, while ticking) | (reported) | {_cpu(at_rate)} | |")
@@ -188,18 +211,17 @@ def ceiling_table(results: dict[str, Any]) -> list[str]:
     return out
 
 
+def _part(row: dict[str, Any]) -> str:
+    """A row's label, its leading spaces (nesting) kept in Markdown."""
+    return str(row["part"]).replace("  ", "&nbsp;&nbsp;")
+
+
 def micro_table(results: dict[str, Any]) -> list[str]:
     rows = results.get("micro")
     if not rows:
         return ["(not run)"]
-    out = [
-        "In one process on the host (`python -m bench.micro`), mean per call:",
-        "",
-        "| what | microseconds |",
-        "| --- | ---: |",
-    ]
-    out += [f"| {row['part'].replace('  ', '&nbsp;&nbsp;')} | {row['us']:.2f} |" for row in rows]
-    return out
+    intro = "In one process on the host (`python -m bench.micro`), mean per call:"
+    return [intro, "", "| what | microseconds |", "| --- | ---: |", *(f"| {_part(r)} | {r['us']:.2f} |" for r in rows)]
 
 
 def profile_table(results: dict[str, Any]) -> list[str]:
@@ -215,7 +237,7 @@ def profile_table(results: dict[str, Any]) -> list[str]:
         "| --- | ---: | ---: |",
     ]
     for row in profile["parts"]:
-        out.append(f"| {row['part'].replace('  ', '&nbsp;&nbsp;')} | {row['share']:.1%} | {row['calls']:,} |")
+        out.append(f"| {_part(row)} | {row['share']:.1%} | {row['calls']:,} |")
     return out
 
 
@@ -245,8 +267,8 @@ def render(results: dict[str, Any]) -> str:
         f"load average (1, 5, 15 min) before: {load_b[0]}, {load_b[1]}, {load_b[2]}; "
         f"after: {load_a[0]}, {load_a[1]}, {load_a[2]}",
         f"- **Configuration**: three nodes in containers through `docker-compose.yml` (project "
-        f"`{cfg['compose_project']}`, `docker compose up node1 node2 node3`), every node pinned to the "
-        f"same rate, {cfg['duration_s']:g} s per rate point, `SEED={cfg['seed']}`, "
+        f"`{cfg['compose_project']}`, `docker compose up --detach node1 node2 node3`, then polled until they "
+        f"exit), every node pinned to the same rate, {cfg['duration_s']:g} s per rate point, `SEED={cfg['seed']}`, "
         f"`MAX_EVENT_NUM={cfg['max_event_num']}`, `STATUS_INTERVAL={cfg['status_interval_s']:g}`, logging on "
         "(every event one JSON line, flushed per line). Reference loops: "
         f"{cfg['naive_duration_s']:g} s per rate in containers of the node image. Ceiling probes: "
@@ -254,7 +276,9 @@ def render(results: dict[str, Any]) -> str:
         "- **Definitions**: achieved/configured = (tick events - 1) / (last tick's `ts` - first tick's `ts`) / rate, "
         "so a node that falls behind (or skips ticks) scores below 1; lateness = `late_ms` of every tick event; "
         "message latency = receiver's `enq_ts` - sender's `ts` of the matching send, matched per directed link "
-        "by value; start-up = from launching `docker compose up` to the last node's first tick; CPU % = "
+        "by the analysis (`analysis.messages`); percentiles (p50, p99, p99.9) = linear interpolation between "
+        "ranks (numpy's default, `analysis.stats.quantile`, as in the analysis's summaries); "
+        "start-up = from launching `docker compose up` to the last node's first tick; CPU % = "
         "% of one core (user + system time of the node's process); rest of the machine = the whole machine's "
         "busy time (cpuidle residency) minus the three nodes', i.e. Docker, Compose, the suite itself and "
         "anything else running (it can read a few % below zero: the two are counted differently).",

@@ -17,10 +17,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from experiments.aggregate import write_report
 from experiments.configs import CONFIGS
 from experiments.runner import plan, reanalyse, run_set
 from experiments.simulated import write_sweep, write_twins
+from experiments.tables import write_report
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"

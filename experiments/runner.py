@@ -10,9 +10,7 @@ one xz-compressed tar when they are small enough.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 import sys
 import tarfile
 import time
@@ -20,11 +18,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from analysis.__main__ import main as analyse_main
-from bench.docker import compose, exit_codes  # the same `docker compose` driving as the benchmarks
+from analysis.api import analyse_folder
+
+from deploy.compose import ComposeProject
 from experiments.configs import Config, run_seed
 
-ROOT = Path(__file__).resolve().parents[1]
 PROJECT = "lamportexperiments"
 NODES = ("node1", "node2", "node3")
 RAW_LOG_LIMIT = 5_000_000  # bytes of compressed raw logs worth keeping in the repository
@@ -48,29 +46,22 @@ def plan(configs: list[Config], runs: int, duration: float, base_seed: int) -> l
 
 
 def run_one(planned: PlannedRun, logs: Path) -> dict[str, int]:
-    """One compose run; returns the exit code of each node."""
+    """One compose run (`docker compose up --no-build node1 node2 node3`); returns the exit code of each node."""
     env = {
-        **os.environ,
-        "COMPOSE_PROJECT_NAME": PROJECT,
-        "HOST_LOG_DIR": str(logs),
         "RUN_ID": planned.run_id,
         "SEED": str(planned.seed),
         "DURATION": f"{planned.duration:g}",
         "STATUS_INTERVAL": "0",
-        "NODE1_CLOCK_RATE": "",
-        "NODE2_CLOCK_RATE": "",
-        "NODE3_CLOCK_RATE": "",
+        **{f"{node.upper()}_CLOCK_RATE": "" for node in NODES},  # drawn, unless the configuration pins them
         **planned.config.env,
     }
-    compose(["down", "--volumes", "--remove-orphans"], env)
-    shutil.rmtree(logs / planned.run_id, ignore_errors=True)
-    try:
-        result = compose(["up", "--no-build", *NODES], env)
+    with ComposeProject(logs, env, services=NODES, name=PROJECT) as project:
+        project.down()  # leftovers of an interrupted set
+        shutil.rmtree(logs / planned.run_id, ignore_errors=True)
+        result = project.run("up", "--no-build", *NODES)
         if result.returncode != 0:
             print(result.stdout[-2000:] + result.stderr[-2000:], file=sys.stderr)
-        codes = exit_codes(env)
-    finally:
-        compose(["down", "--volumes", "--remove-orphans"], env)
+        codes = project.exit_codes()
     return {service: code for service, code in codes.items() if service in NODES}
 
 
@@ -109,7 +100,7 @@ def run_set(planned: list[PlannedRun], work: Path, results: Path, base_seed: int
     logs = work / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     results.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["docker", "compose", "build", "--quiet"], cwd=ROOT, check=True)
+    ComposeProject(name=PROJECT).build()
     failures: list[str] = []
     started = time.monotonic()
     per_run = planned[0].duration + 8 if planned else 0  # first estimate: duration + start and stop
@@ -123,7 +114,7 @@ def run_set(planned: list[PlannedRun], work: Path, results: Path, base_seed: int
             failures.append(f"{p.run_id}: node exit codes {codes}")
             print(f"    FAILED: {codes}", flush=True)
             continue
-        if analyse_main([str(logs / p.run_id), "--quiet"]) != 0:
+        if analyse_folder(logs / p.run_id, quiet=True) is None:
             failures.append(f"{p.run_id}: analysis found nothing to analyse")
             continue
         keep(p.run_id, logs, results, with_plots=p.index == 1)
@@ -174,7 +165,7 @@ def reanalyse(results: Path, work: Path) -> list[str]:
     for n, entry in enumerate(index["runs"], 1):
         print(f"[{n}/{len(index['runs'])}] {entry['run_id']}", flush=True)
         folder = logs / entry["run_id"]
-        if not folder.is_dir() or analyse_main([str(folder), "--quiet"]) != 0:
+        if not folder.is_dir() or analyse_folder(folder, quiet=True) is None:
             failures.append(f"{entry['run_id']}: no raw logs to analyse")
             continue
         keep(entry["run_id"], logs, results, with_plots=entry["index"] == 1)

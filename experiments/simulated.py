@@ -20,16 +20,15 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+from analysis.api import analyse_folder
 
-from analysis.loader import load_run
-from analysis.metrics import analyse
 from analysis.plots import save_figure
 from analysis.report import fmt, markdown_table
 from experiments.aggregate import load_results, nodes_by_rate
 from experiments.configs import CONFIGS
 from experiments.runner import extract_logs
 from experiments.theory import predict
-from node.simulate import Simulation, write_simulation
+from node.simulation import Simulation, cluster, write_simulation
 
 SWEEP_RATES = range(1, 7)
 SWEEP_MEN = range(3, 13)
@@ -56,7 +55,10 @@ def _summarise(sim: Simulation, compare_with: Path | None = None) -> dict[str, A
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         write_simulation(sim, folder)
-        summary = analyse(load_run(folder)).summary
+        analysed = analyse_folder(folder, plots=False, shiviz=False, quiet=True)
+        if analysed is None:
+            raise RuntimeError(f"the analysis found nothing to analyse in the simulated run {sim.run_id}")
+        summary: dict[str, Any] = dict(analysed)
         if compare_with is not None and compare_with.is_dir():
             summary["divergence"] = {
                 node: _first_difference(compare_with / f"{node}.jsonl", folder / f"{node}.jsonl")
@@ -84,11 +86,11 @@ def sweep(seed: int = 7, delay: float = DEFAULT_DELAY) -> list[dict[str, Any]]:
     rows = []
     for men in SWEEP_MEN:
         for rate in SWEEP_RATES:
-            sim = Simulation(
+            sim = cluster(
+                seed=seed,
                 rates={"node1": rate, "node2": 6, "node3": 6},
                 max_event_num=men,
                 duration=SWEEP_SECONDS,
-                seed=seed,
                 delay=delay,
             )
             summary = _summarise(sim)
@@ -163,19 +165,11 @@ def twins(results: Path, delay: float, raw: Path) -> list[dict[str, Any]]:
     """Each kept container run and its simulated twin (same seed, configuration and duration)."""
     pairs = []
     for entry, real in load_results(results):
-        config = CONFIGS[entry["config"]]
-        pinned = {
-            f"node{i}": int(config.env[f"NODE{i}_CLOCK_RATE"])
-            for i in (1, 2, 3)
-            if config.env.get(f"NODE{i}_CLOCK_RATE")
-        }
-        sim = Simulation(
-            min_rate=int(config.env["MIN_CLOCK_RATE"]),
-            max_rate=int(config.env["MAX_CLOCK_RATE"]),
-            rates=pinned,
-            max_event_num=config.max_event_num,
-            duration=entry["duration"],
+        # The configuration's environment as compose gave it to the containers (pins included).
+        sim = cluster(
             seed=entry["seed"],
+            env=CONFIGS[entry["config"]].env,
+            duration=entry["duration"],
             delay=delay,
             offsets=start_offsets(real),
         )
@@ -253,8 +247,8 @@ def write_twins(results: Path) -> list[Path]:
             ],
         ),
     ]
-    path = results / "twins.md"
-    path.write_text("\n".join(text) + "\n")
+    markdown = results / "twins.md"
+    markdown.write_text("\n".join(text) + "\n")
     data = results / "twins.json"
     data.write_text(
         json.dumps(
@@ -271,4 +265,4 @@ def write_twins(results: Path) -> list[Path]:
         )
         + "\n"
     )
-    return [path, data]
+    return [markdown, data]

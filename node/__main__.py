@@ -9,9 +9,8 @@ import sys
 
 from node.config import MAX_SEED, ConfigError, RunOptions, load_config
 from node.identity import drop_root, take_log_owner_identity
-from node.lifecycle import Node
+from node.realtime import Node, new_event_loop, reduce_timer_slack
 from node.runfolder import RunFolderError, find_run, read_run_seed
-from node.ticker import new_event_loop, reduce_timer_slack
 
 EXIT_CONFIG = 2
 

@@ -22,6 +22,25 @@ PEER_PATTERN = re.compile(
 )
 MAX_RATE = 1_000_000  # ticks per second; beyond this a typo is likelier than intent
 MAX_SEED = 2**63 - 1
+MAX_NET_DELAY_MS = 60_000
+
+# Every default, once: .env, docker-compose.yml and the simulator are checked against this
+# (tests/unit/test_config.py), and the simulator, bench and experiments read it from here.
+DEFAULTS: dict[str, str] = {
+    "PORT": "5000",
+    "MIN_CLOCK_RATE": "1",
+    "MAX_CLOCK_RATE": "6",
+    "MAX_EVENT_NUM": "10",
+    "DURATION": "60",
+    "START_TIMEOUT": "30",
+    "DRAIN_TIMEOUT": "5",
+    "STATUS_INTERVAL": "5",
+    "MAX_QUEUE": "100000",
+    "NET_DELAY_MS": "0",
+    "NET_JITTER_MS": "0",
+}
+# Variables compose gives each node from NODE<k>_<NAME> when that is set (README: Configuration).
+PER_NODE = ("CLOCK_RATE", "NET_DELAY_MS", "NET_JITTER_MS")
 
 
 class ConfigError(ValueError):
@@ -66,6 +85,8 @@ class NodeConfig:
     drain_timeout: float
     status_interval: float  # 0 = no live status lines
     max_queue: int
+    net_delay_ms: float = 0.0  # extra one-way delay of every frame this node sends
+    net_jitter_ms: float = 0.0  # plus a uniform extra up to this (never reordering a link)
 
     @property
     def peer_ids(self) -> tuple[str, ...]:
@@ -99,15 +120,15 @@ def _int(env: Mapping[str, str], name: str, default: str | None, lo: int, hi: in
     return value
 
 
-def _seconds(env: Mapping[str, str], name: str, default: str, lo: float, hi: float) -> float:
-    raw = _get(env, name, default)
+def _seconds(env: Mapping[str, str], name: str, lo: float, hi: float, unit: str = "seconds") -> float:
+    raw = _get(env, name, DEFAULTS[name])
     assert raw is not None
     try:
         value = float(raw)
     except ValueError:
-        raise ConfigError(name, raw, f"must be a number of seconds from {lo:g} to {hi:g}") from None
+        raise ConfigError(name, raw, f"must be a number of {unit} from {lo:g} to {hi:g}") from None
     if not math.isfinite(value) or not lo <= value <= hi:
-        raise ConfigError(name, raw, f"must be a number of seconds from {lo:g} to {hi:g}")
+        raise ConfigError(name, raw, f"must be a number of {unit} from {lo:g} to {hi:g}")
     return value
 
 
@@ -171,17 +192,17 @@ def load_config(env: Mapping[str, str]) -> NodeConfig:
     if raw_peers is None:
         raise ConfigError("PEERS", None, "required: the other nodes, e.g. node2:5000,node3:5000")
     peers = parse_peers(raw_peers, node_id)
-    port = _int(env, "PORT", "5000", 1, 65535)
-    min_rate = _int(env, "MIN_CLOCK_RATE", "1", 1, MAX_RATE)
-    max_rate = _int(env, "MAX_CLOCK_RATE", "6", 1, MAX_RATE)
+    port = _int(env, "PORT", DEFAULTS["PORT"], 1, 65535)
+    min_rate = _int(env, "MIN_CLOCK_RATE", DEFAULTS["MIN_CLOCK_RATE"], 1, MAX_RATE)
+    max_rate = _int(env, "MAX_CLOCK_RATE", DEFAULTS["MAX_CLOCK_RATE"], 1, MAX_RATE)
     if min_rate > max_rate:
         raise ConfigError("MIN_CLOCK_RATE", str(min_rate), f"must not exceed MAX_CLOCK_RATE ({max_rate})")
     clock_rate = None
     if _get(env, "CLOCK_RATE", None) is not None:
         clock_rate = _int(env, "CLOCK_RATE", None, 1, MAX_RATE)
     nodes = len(peers) + 1
-    max_event_num = _int(env, "MAX_EVENT_NUM", "10", nodes, 1_000_000)
-    duration = _seconds(env, "DURATION", "60", 0, 366 * 86400)
+    max_event_num = _int(env, "MAX_EVENT_NUM", DEFAULTS["MAX_EVENT_NUM"], nodes, 1_000_000)
+    duration = _seconds(env, "DURATION", 0, 366 * 86400)
     run = load_run_options(env)
     return NodeConfig(
         node_id=node_id,
@@ -195,8 +216,22 @@ def load_config(env: Mapping[str, str]) -> NodeConfig:
         seed=run.seed,
         log_dir=run.log_dir,
         run_id=run.run_id,
-        start_timeout=_seconds(env, "START_TIMEOUT", "30", 0.1, 3600),
-        drain_timeout=_seconds(env, "DRAIN_TIMEOUT", "5", 0, 600),
-        status_interval=_seconds(env, "STATUS_INTERVAL", "5", 0, 3600),
-        max_queue=_int(env, "MAX_QUEUE", "100000", 1, 100_000_000),
+        start_timeout=_seconds(env, "START_TIMEOUT", 0.1, 3600),
+        drain_timeout=_seconds(env, "DRAIN_TIMEOUT", 0, 600),
+        status_interval=_seconds(env, "STATUS_INTERVAL", 0, 3600),
+        max_queue=_int(env, "MAX_QUEUE", DEFAULTS["MAX_QUEUE"], 1, 100_000_000),
+        net_delay_ms=_seconds(env, "NET_DELAY_MS", 0, MAX_NET_DELAY_MS, "milliseconds"),
+        net_jitter_ms=_seconds(env, "NET_JITTER_MS", 0, MAX_NET_DELAY_MS, "milliseconds"),
     )
+
+
+def node_environment(shared: Mapping[str, str], node_id: str) -> dict[str, str]:
+    """One node's environment from a cluster-wide one, as docker-compose.yml builds it: each
+    NODE<k>_<NAME> (k from the node id `node<k>`) that is set overrides <NAME> for that node."""
+    env = {k: v for k, v in shared.items() if not (k.startswith("NODE") and k.split("_", 1)[0][4:].isdigit())}
+    prefix = node_id.upper() + "_"
+    for name in PER_NODE:
+        value = shared.get(prefix + name, "")
+        if value.strip():
+            env[name] = value
+    return env

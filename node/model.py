@@ -12,12 +12,12 @@ import random
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
 
 from node.clock import LamportClock
 
 
-class Message(NamedTuple):
+@dataclass(slots=True)
+class Message:
     """A clock value that arrived from `sender` and waits in the queue since `enqueued_at`."""
 
     sender: str
@@ -92,6 +92,9 @@ class NodeModel:
         self.rng = rng
         self.clock = LamportClock(clock)
         self.queue: deque[Message] = deque()
+        # targets_for_draw for the draws that send (1..P+1); every larger draw is internal.
+        self._sends = {draw: targets_for_draw(draw, self.peers) for draw in range(1, len(self.peers) + 2)}
+        self._random = rng.random
 
     def deliver(self, message: Message) -> int:
         """The network hands over a message; it waits for a tick. Returns the queue length."""
@@ -104,7 +107,7 @@ class NodeModel:
             message = self.queue.popleft()
             return Receive(message, self.clock.receive(message.value), len(self.queue))
         # random() * n is uniform over 1..n to within 2**-53, and three times faster than randint.
-        targets = targets_for_draw(int(self.rng.random() * self.max_event_num) + 1, self.peers)
+        targets = self._sends.get(int(self._random() * self.max_event_num) + 1)
         clock = self.clock.local_event()
         if targets:
             return Send(targets, clock)

@@ -1,43 +1,24 @@
-"""The thin network layer: listen, dial every peer with backoff, move frames to and from the node.
+"""The real-time transport (node.interfaces.Transport): asyncio sockets, one node's links.
 
 Each directed link is its own TCP connection: a node dials every peer and only writes on that
-connection; it only reads on the connections peers dialed to it. So FIFO order per link is
-TCP's, nobody has to decide who dials whom, and a node finishes sending by half-closing.
-All decoding is node.wire's; this module only moves bytes and reports what happens.
+connection (node.dialer); it only reads on the connections peers dialed to it (here). So FIFO
+order per link is TCP's, nobody has to decide who dials whom, and a node finishes sending by
+half-closing. All decoding is node.wire's; this module only moves bytes and reports what happens.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import random
 import socket
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Coroutine
+from typing import Any
 
 from node.config import Peer
-from node.wire import LinkDecoder, ProtocolError, encode_hello
-
-BACKOFF_MIN = 0.02  # seconds between dial attempts, doubling up to BACKOFF_MAX
-BACKOFF_MAX = 1.0
-CONNECT_TIMEOUT = 2.0  # a peer cut off from the network never answers the SYN
-HELLO_TIMEOUT = 5.0  # an inbound connection must identify itself within this time
-OUTBOX_LIMIT = 4 * 1024 * 1024  # bytes waiting for a slow peer before sends are dropped
-# Unacknowledged data older than this aborts a link (a cut-off peer). A paused peer's kernel
-# still acknowledges, so only a real cut trips it; what TCP held unacknowledged is lost with the
-# link, so shorter is better (fault test, one run each: 43 of 502 messages lost at 2 s against
-# 94 of 498 at 5 s; the others sent meanwhile were logged as dropped).
-USER_TIMEOUT_MS = 2000
-FINISHED = "peer finished sending"  # the reason for a clean end of an inbound link
-
-
-class NetworkEvents(Protocol):
-    """What the network tells the node."""
-
-    def message_arrived(self, peer: str, value: int) -> None: ...
-
-    def peer_changed(self, peer: str, connected: bool, direction: str, reason: str) -> None: ...
-
-    def connection_rejected(self, address: str, reason: str) -> None: ...
+from node.dialer import OutboundLink
+from node.interfaces import TransportEvents
+from node.linkrules import FINISHED, HELLO_TIMEOUT, Connectedness, missing
+from node.wire import LinkDecoder, ProtocolError
 
 
 class _InboundConnection(asyncio.Protocol):
@@ -97,83 +78,6 @@ class _InboundConnection(asyncio.Protocol):
         self.network.inbound_ended(self, f"connection lost: {exc}" if exc else "connection closed")
 
 
-class _OutboundConnection(asyncio.Protocol):
-    """The connection we dialed to a peer; we only write on it."""
-
-    def __init__(self) -> None:
-        self.closed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-
-    def data_received(self, data: bytes) -> None:
-        pass  # receivers never write on this link; ignore rather than trust
-
-    def eof_received(self) -> bool:
-        return False
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.closed.done():
-            self.closed.set_result(f"connection lost: {exc}" if exc else "peer closed the connection")
-
-
-class OutboundLink:
-    """Keeps one dialed connection to a peer alive: connect, hello, redial with backoff."""
-
-    def __init__(self, network: Network, peer: Peer) -> None:
-        self.network = network
-        self.peer = peer
-        self.transport: asyncio.Transport | None = None
-        self.stopping = False
-        self.last_error = "not dialed yet"
-        self.task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self.task = asyncio.get_running_loop().create_task(self._run(), name=f"dial {self.peer}")
-
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        delay = BACKOFF_MIN
-        while not self.stopping:
-            try:
-                transport, protocol = await asyncio.wait_for(
-                    loop.create_connection(_OutboundConnection, self.peer.host, self.peer.port),
-                    CONNECT_TIMEOUT,
-                )
-            except (TimeoutError, OSError) as error:
-                self.last_error = str(error) or type(error).__name__
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, BACKOFF_MAX)
-                continue
-            assert isinstance(transport, asyncio.Transport)
-            sock = transport.get_extra_info("socket")
-            if sock is not None and hasattr(socket, "TCP_USER_TIMEOUT"):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, USER_TIMEOUT_MS)
-            transport.write(encode_hello(self.network.node_id))
-            self.transport = transport
-            delay = BACKOFF_MIN
-            self.network.link_changed(self.peer.node_id)
-            reason = await protocol.closed
-            self.transport = None
-            self.last_error = reason
-            self.network.link_changed(self.peer.node_id, reason)
-            if not self.stopping:
-                await asyncio.sleep(delay)
-
-    def finish(self) -> None:
-        """Send what is buffered, then half-close: the peer reads EOF after our last frame."""
-        self.stopping = True
-        if self.transport is not None:
-            if self.transport.can_write_eof():
-                self.transport.write_eof()
-        elif self.task is not None:
-            self.task.cancel()
-
-    def close(self) -> None:
-        self.stopping = True
-        if self.transport is not None:
-            self.transport.close()
-        if self.task is not None:
-            self.task.cancel()
-
-
 class Network:
     """All links of one node. Single-threaded: every method runs on the node's event loop."""
 
@@ -182,82 +86,85 @@ class Network:
         node_id: str,
         peers: tuple[Peer, ...],
         port: int,
-        events: NetworkEvents,
+        events: TransportEvents,
         *,
         host: str = "0.0.0.0",
+        delay_ms: float = 0.0,
+        jitter_ms: float = 0.0,
+        rng: random.Random | None = None,
     ) -> None:
         self.node_id = node_id
         self.peers = {p.node_id: p for p in peers}
         self.port = port
         self.host = host
         self.events = events
-        self.outbound = {p.node_id: OutboundLink(self, p) for p in peers}
+        rng = rng or random.Random()
+        self.outbound = {p.node_id: OutboundLink(self, p, delay_ms / 1000, jitter_ms / 1000, rng) for p in peers}
         self.inbound: dict[str, _InboundConnection] = {}
-        self.connected: set[str] = set()  # peers with both directions up
+        self.links = Connectedness(self.peers, events)
         self._server: asyncio.Server | None = None
-        self._changed = asyncio.Event()
         self._paused = False
-        self._verifying: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     # -- lifecycle ----------------------------------------------------------------------------
-    async def listen(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            lambda: _InboundConnection(self), self.host, self.port, reuse_address=True
-        )
+    def start(self) -> None:
+        """Listen, then dial every peer; a port that cannot be bound is fatal for the node."""
+        self._spawn(self._start())
 
-    def dial(self) -> None:
+    async def _start(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            self._server = await loop.create_server(
+                lambda: _InboundConnection(self), self.host, self.port, reuse_address=True
+            )
+        except OSError as error:
+            self.events.transport_failed(f"cannot listen on port {self.port}: {error}")
+            return
         for link in self.outbound.values():
             link.start()
 
-    async def wait_connected(self) -> None:
-        await self._wait_until(lambda: len(self.connected) == len(self.peers))
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def missing(self) -> dict[str, str]:
         """Peers not fully connected, with what is missing."""
-        result = {}
-        for peer, link in self.outbound.items():
-            parts = []
-            if link.transport is None:
-                parts.append(f"cannot dial {link.peer.host}:{link.peer.port} ({link.last_error})")
-            if peer not in self.inbound:
-                parts.append("has not dialed us")
-            if parts:
-                result[peer] = "; ".join(parts)
-        return result
+        return missing(
+            (
+                peer,
+                f"{link.peer.host}:{link.peer.port}",
+                link.transport is not None,
+                link.last_error,
+                peer in self.inbound,
+            )
+            for peer, link in self.outbound.items()
+        )
 
     def finish_sending(self) -> None:
         for link in self.outbound.values():
             link.finish()
 
-    async def wait_inbound_ended(self, timeout: float) -> list[str]:
-        """Wait until every peer has finished sending to us; return those that did not in time."""
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._wait_until(lambda: not self.inbound), timeout)
+    def still_sending(self) -> list[str]:
         return sorted(self.inbound)
 
-    async def close(self) -> None:
-        for link in self.outbound.values():
-            link.close()
+    def close(self) -> list[tuple[str, int]]:
+        unsent = [(peer, value) for peer, link in self.outbound.items() for value in link.close()]
         for connection in list(self.inbound.values()):
             if connection.transport is not None:
                 connection.transport.close()
-        for task in self._verifying:
+        for task in self._tasks:
             task.cancel()
         if self._server is not None:
             self._server.close()
-        await asyncio.sleep(0)  # let transports run their close callbacks
+        return unsent
 
     # -- sending ------------------------------------------------------------------------------
-    def send(self, peer: str, frame: bytes) -> str | None:
-        """Write a frame to a peer; None when it is on its way, else why it was dropped."""
-        transport = self.outbound[peer].transport
-        if transport is None:
-            return "peer not connected"
-        if transport.get_write_buffer_size() >= OUTBOX_LIMIT:
-            return "peer not reading (send buffer full)"
-        transport.write(frame)
-        return None
+    def send(self, peer: str, value: int) -> str | None:
+        return self.outbound[peer].send(value)
+
+    def frame_dropped(self, peer: str, value: int, reason: str) -> None:
+        self.events.frame_dropped(peer, value, reason)
 
     # -- inbound flow control (the queue's size limit) -------------------------------------
     def pause_reading(self) -> None:
@@ -276,9 +183,7 @@ class Network:
 
     # -- called by the connections ------------------------------------------------------------
     def verify(self, connection: _InboundConnection) -> None:
-        task = asyncio.get_running_loop().create_task(self._verify(connection))
-        self._verifying.add(task)
-        task.add_done_callback(self._verifying.discard)
+        self._spawn(self._verify(connection))
 
     async def _verify(self, connection: _InboundConnection) -> None:
         claimed = connection.decoder.peer
@@ -341,17 +246,4 @@ class Network:
 
     def link_changed(self, peer: str, reason: str = "") -> None:
         """Recompute whether `peer` is fully connected; report the change to the node."""
-        up = self.outbound[peer].transport is not None and peer in self.inbound
-        if up and peer not in self.connected:
-            self.connected.add(peer)
-            self.events.peer_changed(peer, True, "", "")
-        elif not up and peer in self.connected:
-            self.connected.discard(peer)
-            direction = "outbound" if self.outbound[peer].transport is None else "inbound"
-            self.events.peer_changed(peer, False, direction, reason)
-        self._changed.set()
-
-    async def _wait_until(self, predicate: Callable[[], bool]) -> None:
-        while not predicate():
-            self._changed.clear()
-            await self._changed.wait()
+        self.links.update(peer, self.outbound[peer].transport is not None, peer in self.inbound, reason)

@@ -1,21 +1,19 @@
-"""The machine's clock: ticks on deadlines t0 + k/rate on the asyncio loop, and how late they run.
+"""Ticks on deadlines: tick k starts at t0 + k/rate, whatever the previous tick cost. Any Scheduler.
 
-Deadlines never drift: a tick that runs late does not push the next one back, so the achieved
-rate equals the configured rate over any run longer than a few ticks. A short delay is caught
-up (the late ticks run back to back, in batches of up to `CATCH_UP_BATCH` with I/O let in
-between); a stall longer than `STALL_SECONDS` (a paused container, a suspended laptop) skips
-the missed ticks and reports them instead of replaying seconds of ticks in a burst the model
-machine could never have run.
+A late tick never pushes later ones back, so over a run the achieved rate equals the configured
+rate (the naive `sleep(1/rate)` after each tick's work loses that work's time on every tick). A
+stall longer than `STALL_SECONDS` (a paused container, a suspended laptop, a paused node in the
+simulator) skips the missed ticks and reports them instead of replaying seconds of ticks in a
+burst the model machine could never have run. The same code runs on asyncio's loop (real time)
+and on the simulator's event heap (virtual time, where ticks are never late unless paused).
 """
 
 from __future__ import annotations
 
-import asyncio
-import ctypes
 import math
-import selectors
-import time
 from collections.abc import Callable
+
+from node.interfaces import Handle, Scheduler
 
 STALL_SECONDS = 1.0
 # A node behind its deadlines runs up to this many due ticks back to back before the event loop
@@ -24,46 +22,12 @@ STALL_SECONDS = 1.0
 # is often catching up, batches of 8 cut the CPU per tick by a fifth (bench/findings.md). A batch
 # holds incoming frames back by at most 8 ticks' work (about 0.1 ms); on time, ticks run one by one.
 CATCH_UP_BATCH = 8
-_PR_SET_TIMERSLACK = 29
 
 
-class PreciseSelector(selectors.SelectSelector):
-    """select() that wakes within microseconds of its timeout, however long the timeout.
-
-    Linux adds slack of 0.1% of the timeout to every select/poll/epoll wait (1 ms late on a 1 s
-    wait; measured p50 0.58 ms at 3 ticks/s), on top of the thread's timer slack. So a long wait
-    is split: most of it first, then the last stretch, whose slack is a few microseconds.
-    """
-
-    FINAL_STEP = 0.002  # seconds
-
-    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
-        if timeout is None or timeout <= self.FINAL_STEP:
-            return super().select(timeout)
-        deadline = time.monotonic() + timeout
-        ready = super().select(timeout - max(self.FINAL_STEP, timeout * 0.002))
-        if ready:
-            return ready
-        return super().select(max(0.0, deadline - time.monotonic()))
-
-
-def new_event_loop() -> asyncio.AbstractEventLoop:
-    """An event loop whose timers fire within microseconds, not milliseconds.
-
-    epoll_wait takes its timeout in whole milliseconds, so the default loop wakes up to 1 ms
-    after a deadline (measured p50 0.59 ms at 1000 ticks/s). select() takes microseconds
-    (measured p50 0.10 ms). A node has a handful of sockets, far below select's FD_SETSIZE.
-    """
-    return asyncio.SelectorEventLoop(PreciseSelector())
-
-
-def reduce_timer_slack() -> bool:
-    """Ask Linux to wake this thread within 1 ns of a timer rather than the default 50 us."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return bool(libc.prctl(_PR_SET_TIMERSLACK, 1, 0, 0, 0) == 0)
-    except (OSError, AttributeError):  # not Linux: keep the default slack
-        return False
+def ms(seconds: float) -> float:
+    """Seconds as milliseconds to the microsecond, for the log: 5x cheaper than round(x, 3) on
+    the tick path, and never -0.0 (virtual time's float noise around 0)."""
+    return int(seconds * 1_000_000 + 0.5) / 1000
 
 
 def tick_count(rate: int, duration: float) -> int | None:
@@ -74,7 +38,12 @@ def tick_count(rate: int, duration: float) -> int | None:
 
 
 class LatenessHistogram:
-    """Tick lateness in 10-microsecond buckets: O(1) per tick, percentiles on demand."""
+    """Tick lateness in 10-microsecond buckets: O(1) per tick, percentiles on demand.
+
+    A streaming approximation for the live status line and `stats` log lines only: a percentile
+    here is the upper edge of the bucket that holds it. Every reported figure (summary.json,
+    BENCHMARKS.md) is computed from the logged `late_ms` values with analysis.stats instead.
+    """
 
     BUCKET_US = 10
     BUCKETS = 10_000  # up to 100 ms; later ticks land in the last bucket (max is kept exactly)
@@ -108,73 +77,90 @@ class LatenessHistogram:
 class DeadlineTicker:
     """Calls `on_tick(index, late_seconds)` at t0 + index/rate until `count` ticks have run.
 
-    `on_stall(first_skipped, skipped, late_seconds)` reports ticks skipped after a stall.
-    `done` resolves when the last tick's period ends or `stop()` is called.
+    `on_stall(first_skipped, skipped, late_seconds)` reports ticks skipped after a stall;
+    `on_done()` is called once, when the last tick's period ends or `stop()` is called.
     """
+
+    __slots__ = (
+        "scheduler", "rate", "t0", "count", "_last", "index", "finished", "lateness", "_on_tick", "_on_stall",
+        "_on_done", "_handle", "_fire_cb", "_finish_cb", "_now", "_call_at",
+    )  # fmt: skip
 
     def __init__(
         self,
-        loop: asyncio.AbstractEventLoop,
+        scheduler: Scheduler,
         rate: int,
         on_tick: Callable[[int, float], None],
         on_stall: Callable[[int, int, float], None],
+        on_done: Callable[[], None],
         *,
         t0: float,
         count: int | None,
     ) -> None:
-        self.loop = loop
+        self.scheduler = scheduler
         self.rate = rate
         self.t0 = t0
         self.count = count
+        self._last = count if count is not None else math.inf  # no tick at or past this index
         self.index = 0  # the next tick to run
+        self.finished = False
+        self.lateness = LatenessHistogram()  # of the ticks since the last status line (the owner resets it)
         self._on_tick = on_tick
         self._on_stall = on_stall
-        self._handle: asyncio.Handle | None = None
-        self.done: asyncio.Future[None] = loop.create_future()
+        self._on_done = on_done
+        self._handle: Handle | None = None
+        self._fire_cb = self._fire  # bound once: rescheduled on every tick
+        self._finish_cb = self._finish
+        self._now = scheduler.now
+        self._call_at = scheduler.call_at
 
     def deadline(self, index: int) -> float:
         return self.t0 + index / self.rate
 
     def start(self) -> None:
-        self._handle = self.loop.call_at(self.t0, self._fire)
+        self._handle = self.scheduler.call_at(self.t0, self._fire)
 
     def stop(self) -> None:
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
-        if not self.done.done():
-            self.done.set_result(None)
+        self._finish()
 
     def _fire(self) -> None:
-        loop = self.loop
-        for _ in range(CATCH_UP_BATCH):
+        now = self._now
+        call_at = self._call_at
+        batch = CATCH_UP_BATCH
+        while batch:
+            batch -= 1
             index = self.index
-            late = loop.time() - self.t0 - index / self.rate
+            late = now() - self.t0 - index / self.rate
             if late > STALL_SECONDS:
-                resume = int((loop.time() - self.t0) * self.rate)
+                resume = int((now() - self.t0) * self.rate)
                 if self.count is not None:
                     resume = min(resume, self.count)
                 self._on_stall(index, resume - index, late)
                 index = self.index = resume
-                late = loop.time() - self.t0 - index / self.rate
+                late = now() - self.t0 - index / self.rate
                 if self.count is not None and index >= self.count:
                     self._finish()
                     return
-            self.index = index + 1
-            self._on_tick(index, late)
-            if self.done.done():  # on_tick may have stopped us
+            self.index = index = index + 1
+            self.lateness.add(late)
+            self._on_tick(index - 1, late)
+            if self.finished:  # on_tick may have stopped us
                 return
-            deadline = self.t0 + self.index / self.rate
-            if self.count is not None and self.index >= self.count:
-                self._handle = loop.call_at(deadline, self._finish)
+            deadline = self.t0 + index / self.rate
+            if index >= self._last:
+                self._handle = call_at(deadline, self._finish_cb)
                 return
-            if deadline > loop.time():
-                self._handle = loop.call_at(deadline, self._fire)
+            if deadline > now():
+                self._handle = call_at(deadline, self._fire_cb)
                 return
         # Still behind after a batch: let I/O in (a zero-timeout select), then go on catching up.
-        self._handle = loop.call_soon(self._fire)
+        self._handle = self.scheduler.call_soon(self._fire)
 
     def _finish(self) -> None:
         self._handle = None
-        if not self.done.done():
-            self.done.set_result(None)
+        if not self.finished:
+            self.finished = True
+            self._on_done()

@@ -6,8 +6,10 @@
 
 Every service `extends` its counterpart in docker-compose.yml (same images, lock-down, volumes,
 environment and .env defaults); only names, peers and dependencies are generated. Node k may be
-pinned with NODE<k>_CLOCK_RATE. MAX_EVENT_NUM must be at least N (draws 1..N-1 send to one peer
-each, N to all; README: the rule). Standard library only.
+pinned with NODE<k>_CLOCK_RATE and given a network delay of its own with NODE<k>_NET_DELAY_MS and
+NODE<k>_NET_JITTER_MS (else NET_DELAY_MS, NET_JITTER_MS), as in docker-compose.yml. MAX_EVENT_NUM
+must be at least N (draws 1..N-1 send to one peer each, N to all; README: the rule). Standard
+library only, and the defaults of node.config (itself standard library only).
 """
 
 from __future__ import annotations
@@ -17,6 +19,11 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a script: the repository's node package
+
+from node.config import DEFAULTS  # noqa: E402
+
+NET = ("NET_DELAY_MS", "NET_JITTER_MS")  # per node: NODE<k>_<NAME>, else <NAME>, else the default
 
 
 def render(nodes: int) -> str:
@@ -29,7 +36,7 @@ def render(nodes: int) -> str:
         "    extends: {file: docker-compose.yml, service: init}",
     ]
     for i, node in enumerate(ids, 1):
-        peers = ",".join(f"{p}:5000" for p in ids if p != node)
+        peers = ",".join(f"{p}:{DEFAULTS['PORT']}" for p in ids if p != node)
         out += [
             f"  {node}:",
             "    extends: {file: docker-compose.yml, service: node1}",
@@ -37,6 +44,7 @@ def render(nodes: int) -> str:
             f"      NODE_ID: {node}",
             f'      PEERS: "{peers}"',
             f'      CLOCK_RATE: "${{NODE{i}_CLOCK_RATE:-}}"',
+            *[f'      {name}: "${{NODE{i}_{name}:-${{{name}:-{DEFAULTS[name]}}}}}"' for name in NET],
         ]
     out += [
         "  summary:",

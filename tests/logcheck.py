@@ -12,7 +12,10 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-TICK_EVENTS = ("receive", "send", "internal")
+from node.schema import COMMON
+from node.schema import TICK_EVENTS as TICKS
+
+TICK_EVENTS = tuple(e.name for e in TICKS)
 Record = dict[str, Any]
 
 
@@ -31,7 +34,7 @@ def tick_records(records: list[Record]) -> list[Record]:
 
 def check_fields(run: dict[str, list[Record]]) -> list[str]:
     problems = []
-    required = {"ts", "node", "event", "clock", "queue"}
+    required = {f.name for f in COMMON}
     for node, records in run.items():
         if not records or records[0]["event"] != "start":
             problems.append(f"{node}: first line is not a start event")
@@ -124,6 +127,17 @@ def check_links(run: dict[str, list[Record]]) -> list[str]:
                 f"+ dropped {len(link['dropped'])} + left in queue {left}"
             )
     return problems
+
+
+def delays_ms(run: dict[str, list[Record]]) -> dict[tuple[str, str], list[float]]:
+    """Receiver's enqueue time minus the sender's send time, per directed link (values name messages)."""
+    sent = {(n, p, r["value"]): r["ts"] for n, rs in run.items() for r in rs if r["event"] == "send" for p in r["to"]}
+    out: dict[tuple[str, str], list[float]] = {}
+    for node, records in run.items():
+        for r in records:
+            if r["event"] == "receive":
+                out.setdefault((r["from"], node), []).append((r["enq_ts"] - sent[(r["from"], node, r["value"])]) * 1000)
+    return out
 
 
 def internal_share(run: dict[str, list[Record]]) -> tuple[int, int]:

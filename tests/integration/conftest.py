@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.integration.cluster import ROOT
+from deploy.compose import ComposeProject
 
 # The user id tests expect to own the log files: when running as root, the log folder is handed
 # to another user first, so the test proves files follow the folder's owner and are not root's.
@@ -17,7 +16,7 @@ TEST_OWNER = 4321
 
 @pytest.fixture(scope="session")
 def images() -> None:
-    subprocess.run(["docker", "compose", "build", "--quiet"], cwd=ROOT, check=True)
+    ComposeProject().build()
 
 
 @pytest.fixture

@@ -11,18 +11,18 @@ from typing import Any
 import pytest
 
 from tests import logcheck
-from tests.integration.cluster import ClusterRun, compose_command
+from tests.integration.helpers import cluster, compose_command
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def test_short_fast_run_keeps_every_invariant(logs: Path, owner: int) -> None:
     env = {"DURATION": "8", "MIN_CLOCK_RATE": "40", "MAX_CLOCK_RATE": "120", "SEED": "11", "STATUS_INTERVAL": "2"}
-    with ClusterRun(logs, env) as cluster:
-        codes = cluster.wait_until_exited()
-        output = cluster.logs_text()
+    with cluster(logs, env) as running:
+        codes = running.wait_until_exited()
+        output = running.logs_text()
     assert codes == {"init": 0, "node1": 0, "node2": 0, "node3": 0, "summary": 0}, output
-    folder = cluster.run_folder()
+    folder = running.run_folder()
     assert sorted(p.name for p in folder.glob("*.jsonl")) == ["node1.jsonl", "node2.jsonl", "node3.jsonl"]
     run = logcheck.load_run(folder)
     assert logcheck.check_run(run, duration=8) == []
@@ -47,11 +47,11 @@ def test_short_fast_run_keeps_every_invariant(logs: Path, owner: int) -> None:
     assert any(line.startswith("summary-1") and "jump mean/max" in line for line in output.splitlines())
     # On demand, on a named earlier run: the same outputs again.
     (folder / "summary.json").unlink()
-    result = compose_command(["run", "--rm", "analysis", folder.name], {}, logs)
+    result = compose_command("run", "--rm", "analysis", folder.name, logs=logs)
     assert result.returncode == 0, result.stdout + result.stderr
     assert (folder / "summary.json").stat().st_uid == owner
     assert "jump mean/max" in result.stdout
-    missing = compose_command(["run", "--rm", "analysis", "no-such-run"], {}, logs)
+    missing = compose_command("run", "--rm", "analysis", "no-such-run", logs=logs)
     assert missing.returncode == 2
     assert "no-such-run: no such run folder" in missing.stdout + missing.stderr
 
@@ -84,10 +84,10 @@ def check_summary_against_raw_logs(folder: Path, run: dict[str, list[dict[str, A
 def test_fewer_internal_events(logs: Path) -> None:
     """MAX_EVENT_NUM=5: internal events are (5-3)/5 of the draws."""
     env = {"DURATION": "8", "MIN_CLOCK_RATE": "150", "MAX_CLOCK_RATE": "200", "MAX_EVENT_NUM": "5"}
-    with ClusterRun(logs, env) as cluster:
-        codes = cluster.wait_until_exited()
+    with cluster(logs, env) as running:
+        codes = running.wait_until_exited()
     assert set(codes.values()) == {0}
-    run = logcheck.load_run(cluster.run_folder())
+    run = logcheck.load_run(running.run_folder())
     assert logcheck.check_run(run, duration=8, max_event_num=5) == []
     _internal, drawn = logcheck.internal_share(run)
     assert drawn > 1000  # enough draws for the share check to mean something
@@ -97,12 +97,12 @@ def test_fewer_internal_events(logs: Path) -> None:
 def test_runs_until_stopped_and_stops_cleanly(logs: Path) -> None:
     """DURATION=0 runs until `docker compose down`; every node then logs its stop line."""
     env = {"DURATION": "0", "MIN_CLOCK_RATE": "20", "MAX_CLOCK_RATE": "30"}
-    with ClusterRun(logs, env, services=("node1", "node2", "node3")) as cluster:
+    with cluster(logs, env, services=("node1", "node2", "node3")) as running:
         deadline = time.monotonic() + 60
         folder = None
         while time.monotonic() < deadline:
             if (logs / "latest").exists():
-                folder = cluster.run_folder()
+                folder = running.run_folder()
                 if (
                     all(any(r["event"] == "receive" for r in recs) for recs in logcheck.load_run(folder).values())
                     and len(list(folder.glob("*.jsonl"))) == 3
@@ -111,7 +111,7 @@ def test_runs_until_stopped_and_stops_cleanly(logs: Path) -> None:
             time.sleep(0.5)
         assert folder is not None
         time.sleep(2)
-        states = cluster.states()
+        states = running.states()
         assert all(states[n].State == "running" for n in ("node1", "node2", "node3"))
         stop_sent = time.time()
     run = logcheck.load_run(folder)
@@ -134,7 +134,7 @@ def test_runs_until_stopped_and_stops_cleanly(logs: Path) -> None:
     ],
 )
 def test_bad_configuration_fails_fast_with_one_line(logs: Path, env: dict[str, str], message: str) -> None:
-    result = compose_command(["up"], env, logs, timeout=90)
+    result = compose_command("up", logs=logs, env=env, timeout=90)
     assert result.returncode != 0
     output = result.stdout + result.stderr
     for node in ("node1", "node2", "node3"):

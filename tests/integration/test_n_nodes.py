@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from deploy.compose import ROOT
 from tests import logcheck
-from tests.integration.cluster import ROOT, compose_command
+from tests.integration.helpers import compose_command
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -22,7 +23,7 @@ def test_five_nodes_run_with_the_generated_compose_file(logs: Path) -> None:
     )
     try:
         env = {"DURATION": "6", "MIN_CLOCK_RATE": "30", "MAX_CLOCK_RATE": "60", "MAX_EVENT_NUM": "8", "SEED": "5"}
-        result = compose_command(["up"], env, logs, timeout=120, files=(name,))
+        result = compose_command("up", logs=logs, env=env, timeout=120, files=(name,))
     finally:
         (ROOT / name).unlink()
     output = result.stdout + result.stderr

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bench.metrics import analyse_run
-from tests.integration.cluster import ClusterRun
+from tests.integration.helpers import cluster
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -29,11 +29,11 @@ def test_short_run_holds_its_rates(logs: Path) -> None:
         "STATUS_INTERVAL": "2",
         **{f"{node.upper()}_CLOCK_RATE": str(rate) for node, rate in RATES.items()},
     }
-    with ClusterRun(logs, env, services=("node1", "node2", "node3")) as cluster:
-        codes = cluster.wait_until_exited(("init", "node1", "node2", "node3"), timeout=90)
-        output = cluster.logs_text()
+    with cluster(logs, env, services=("node1", "node2", "node3")) as running:
+        codes = running.wait_until_exited(("init", "node1", "node2", "node3"), timeout=90)
+        output = running.logs_text()
     assert set(codes.values()) == {0}, output
-    timing = analyse_run(cluster.run_folder(), DURATION)
+    timing = analyse_run(running.run_folder(), DURATION)
     assert timing.problems == []
     assert sorted(timing.nodes) == sorted(RATES)
     for node, figures in timing.nodes.items():

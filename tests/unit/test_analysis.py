@@ -12,6 +12,7 @@ import pytest
 from analysis.__main__ import main
 from analysis.loader import load_run
 from analysis.metrics import analyse
+from node.schema import SUMMARY_SCHEMA, Summary
 
 
 def rec(ts: float, node: str, event: str, clock: int, queue: int = 0, **fields: Any) -> dict[str, Any]:
@@ -26,7 +27,14 @@ def receive(
 
 def start(node: str, rate: int, peers: list[str]) -> dict[str, Any]:
     config = {"node_id": node, "peers": [f"{p}@{p}:5000" for p in peers], "max_event_num": 10, "duration": 4}
-    return rec(100.0, node, "start", 0, rate=rate, seed=7, node_seed=1, drawn_rate=rate, config=config)
+    fields: dict[str, Any] = {"seed": 7, "node_seed": 1, "resumed_clock": 0, "run_id": "test", "version": "0", "pid": 1}
+    return rec(100.0, node, "start", 0, rate=rate, drawn_rate=rate, **fields, config=config)
+
+
+def stop_line(ts: float, node: str, clock: int, queue_by_peer: dict[str, int], queue: int = 0) -> dict[str, Any]:
+    """A stop line (its counts are the node's own; the analysis counts the log itself)."""
+    counts = {"ticks": 0, "received": 0, "sent": 0, "internal": 0, "dropped": 0, "skipped": 0}
+    return rec(ts, node, "stop", clock, queue, reason="duration", queue_by_peer=queue_by_peer, **counts, unfinished=[])
 
 
 def two_node_run() -> dict[str, list[dict[str, Any]]]:
@@ -41,7 +49,7 @@ def two_node_run() -> dict[str, list[dict[str, Any]]]:
         rec(101.0, "a", "internal", 2, tick=1, late_ms=0.2),
         receive(102.0, "a", 5, "b", 4, 101.501, tick=2),
         receive(103.0, "a", 6, "b", 5, 102.001, tick=3),
-        rec(103.6, "a", "stop", 6, reason="duration", queue_by_peer={"b": 0}),
+        stop_line(103.6, "a", 6, {"b": 0}),
     ]
     b = [
         start("b", 2, ["a"]),
@@ -53,19 +61,21 @@ def two_node_run() -> dict[str, list[dict[str, Any]]]:
         rec(102.5, "b", "internal", 6, tick=5, late_ms=0.1),
         rec(103.0, "b", "internal", 7, tick=6, late_ms=0.1),
         rec(103.5, "b", "internal", 8, tick=7, late_ms=0.1),
-        rec(103.6, "b", "stop", 8, reason="duration", queue_by_peer={"a": 0}),
+        stop_line(103.6, "b", 8, {"a": 0}),
     ]
     return {"a": a, "b": b}
 
 
 def write(folder: Path, run: dict[str, list[dict[str, Any]]]) -> Path:
+    """The run's files in `folder`; start lines name it as their run, as a node's do."""
     folder.mkdir(parents=True, exist_ok=True)
     for node, records in run.items():
-        (folder / f"{node}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+        named = [r | {"run_id": folder.name} if r.get("event") == "start" else r for r in records]
+        (folder / f"{node}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in named))
     return folder
 
 
-def summary_of(folder: Path) -> dict[str, Any]:
+def summary_of(folder: Path) -> Summary:
     return analyse(load_run(folder)).summary
 
 
@@ -104,6 +114,7 @@ def test_gap_to_the_fastest(tmp_path: Path) -> None:
     s = summary_of(write(tmp_path, two_node_run()))
     assert s["nodes"]["b"]["gap"] == {"mean": 0.0, "max": 0.0, "end": 0.0}
     gap = s["nodes"]["a"]["gap"]
+    assert gap is not None  # a ticked
     assert gap["max"] == 2
     assert gap["end"] == 2
     assert gap["mean"] == pytest.approx(3 / 3.5, abs=0.01)
@@ -125,11 +136,11 @@ def test_lost_message_and_backlog_are_told_apart(tmp_path: Path) -> None:
     """b also sends 6 and 7; a never receives 5 (lost in the middle) and still holds 7 at stop."""
     run = two_node_run()
     b_stop = run["b"].pop()
-    run["b"] += [rec(103.6, "b", "send", 9, tick=8, to=["a"], value=9), b_stop]
+    run["b"] += [rec(103.6, "b", "send", 9, tick=8, late_ms=0.1, to=["a"], value=9), b_stop]
     run["a"][4] = receive(103.0, "a", 6, "b", 5, 102.001, tick=3)
-    run["a"].insert(4, rec(102.5, "a", "internal", 6, tick=3))  # keep a's own sequence plausible
+    run["a"].insert(4, rec(102.5, "a", "internal", 6, tick=3, late_ms=0.1))  # keep a's own sequence plausible
     del run["a"][5]  # a never receives 5
-    run["a"][-1] = rec(103.7, "a", "stop", 6, queue=1, reason="duration", queue_by_peer={"b": 1})
+    run["a"][-1] = stop_line(103.7, "a", 6, {"b": 1}, queue=1)
     s = summary_of(write(tmp_path, run))
     link = next(lk for lk in s["links"] if lk["from"] == "b")
     assert (link["sent"], link["received"], link["left"], link["lost"], link["unaccounted"]) == (3, 1, 1, 1, 1)
@@ -139,7 +150,7 @@ def test_drops_are_accounted_not_lost(tmp_path: Path) -> None:
     run = two_node_run()
     b_stop = run["b"].pop()
     run["b"] += [
-        rec(103.6, "b", "send", 9, tick=8, to=["a"], value=9),
+        rec(103.6, "b", "send", 9, tick=8, late_ms=0.1, to=["a"], value=9),
         rec(103.6, "b", "drop", 9, to="a", value=9, reason="peer not connected"),
         b_stop,
     ]
@@ -195,7 +206,7 @@ def test_cli_writes_outputs_and_prints_the_table(tmp_path: Path, capsys: pytest.
     assert "clock condition: holds for all 3" in out
     for name in ("summary.json", "summary.md", "clock.png", "gap.png", "queue.png", "jumps.png"):
         assert (folder / name).stat().st_size > 0, name
-    assert json.loads((folder / "summary.json").read_text())["schema"] == 1
+    assert json.loads((folder / "summary.json").read_text())["schema"] == SUMMARY_SCHEMA  # node.schema's: now 2
     assert "![clock](clock.png)" in (folder / "summary.md").read_text()
 
 

@@ -1,18 +1,19 @@
-"""The benchmark suite's arithmetic: figures from logs, the ceiling search, the report."""
+"""The benchmark suite's arithmetic: figures from logs (through the analysis), the ceiling search."""
 
 import math
 from typing import Any
 
 import pytest
 
-from bench.metrics import analyse_records, percentile
-from bench.suite import next_probe
+from bench.ceiling import next_probe
+from bench.metrics import Latency, analyse_records
 
 
 def node_records(node: str, rate: int, ticks: int, t0: float, late_s: float = 0.0) -> list[dict[str, Any]]:
-    records: list[dict[str, Any]] = [
-        {"ts": t0 - 1, "node": node, "event": "start", "clock": 0, "queue": 0, "rate": rate}
-    ]
+    # Start and stop lines carry every field of the log format (node.schema), as a node writes them.
+    start = {"rate": rate, "drawn_rate": rate, "seed": 1, "node_seed": 1, "resumed_clock": 0, "run_id": "test"}
+    start.update(version="test", pid=0, config={}, format=2, time="real")
+    records: list[dict[str, Any]] = [{"ts": t0 - 1, "node": node, "event": "start", "clock": 0, "queue": 0, **start}]
     for k in range(ticks):
         records.append(
             {
@@ -33,19 +34,30 @@ def node_records(node: str, rate: int, ticks: int, t0: float, late_s: float = 0.
             "clock": ticks,
             "queue": 0,
             "reason": "duration",
-            "skipped": 0,
+            "queue_by_peer": {},
+            "ticks": ticks,
+            "received": 0,
+            "sent": 0,
+            "internal": ticks,
             "dropped": 0,
+            "skipped": 0,
+            "unfinished": [],
         }
     )
     return records
 
 
-def test_percentile_is_nearest_rank() -> None:
-    values = [float(v) for v in range(1, 101)]
-    assert percentile(values, 0.5) == 50
-    assert percentile(values, 0.99) == 99
-    assert percentile(values, 1.0) == 100
-    assert math.isnan(percentile([], 0.5))
+def test_percentiles_are_the_analysis_definition() -> None:
+    """Linear interpolation between ranks (analysis.stats.quantile), as in summary.json."""
+    run = {"a": node_records("a", 100, 100, 1000.0)}
+    for k, record in enumerate(r for r in run["a"] if r["event"] == "internal"):
+        record["late_ms"] = float(k + 1)  # 1 .. 100 ms
+    timing = analyse_records(run, duration=1)
+    assert timing.nodes["a"].late_p50_ms == pytest.approx(50.5)
+    assert timing.nodes["a"].late_p99_ms == pytest.approx(99.01)
+    assert timing.nodes["a"].late_max_ms == 100
+    assert math.isnan(timing.latency.p50_ms)  # no messages: nothing to measure
+    assert Latency().count == 0
 
 
 def test_a_node_on_its_deadlines_scores_one_and_a_slow_one_less() -> None:
@@ -82,7 +94,7 @@ def test_message_latency_matches_sends_and_receives_by_value_per_link() -> None:
     timing = analyse_records({"a": a, "b": b}, duration=0.3)
     assert timing.latency.count == 2
     assert timing.latency.unmatched == 0
-    assert timing.latency.p50_ms == pytest.approx(0.5)
+    assert timing.latency.p50_ms == pytest.approx(1.0)  # midway between 0.5 and 1.5 (linear interpolation)
     assert timing.latency.max_ms == pytest.approx(1.5)
     b[3]["value"] = 7  # never sent on a->b
     timing = analyse_records({"a": a, "b": b}, duration=0.3)

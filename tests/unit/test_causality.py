@@ -22,8 +22,8 @@ from analysis.loader import load_run
 from analysis.metrics import analyse
 from analysis.shiviz import FILE, REGEX, cut, python_regex, shiviz_lines, write_shiviz
 from analysis.spacetime import DEFAULT_SECONDS, parse_window, resolve_window
-from node.simulate import Simulation, run_simulation
-from tests.unit.test_analysis import rec, receive, start, two_node_run, write
+from node.simulation import Simulation, cluster, run_simulation
+from tests.unit.test_analysis import rec, receive, start, stop_line, two_node_run, write
 
 Run = dict[str, list[dict[str, Any]]]
 
@@ -37,7 +37,7 @@ def internal(ts: float, node: str, clock: int, tick: int) -> dict[str, Any]:
 
 
 def stop(ts: float, node: str, clock: int, peers: list[str]) -> dict[str, Any]:
-    return rec(ts, node, "stop", clock, reason="duration", queue_by_peer=dict.fromkeys(peers, 0))
+    return stop_line(ts, node, clock, dict.fromkeys(peers, 0))
 
 
 def causality_of(folder: Path) -> Causality:
@@ -189,7 +189,7 @@ def test_a_causal_cycle_in_corrupt_logs_is_broken_and_reported(tmp_path: Path) -
     b = [
         start("b", 1, ["a"]),
         receive(101.5, "b", 5, "a", 4, 101.001, tick=0),
-        rec(102.0, "b", "send", 6, tick=1, to=["a"], value=2),
+        rec(102.0, "b", "send", 6, tick=1, late_ms=0.1, to=["a"], value=2),
         stop(102.5, "b", 6, ["a"]),
     ]
     c = causality_of(write(tmp_path, {"a": a, "b": b}))
@@ -225,7 +225,7 @@ def simulated(folder: Path, sim: Simulation) -> Path:
     return write(folder, dict(records))
 
 
-SIM = Simulation(duration=4, rates={"node1": 20, "node2": 35, "node3": 60}, seed=5, epoch=1.7e9, jitter=0.004)
+SIM = cluster(3, seed=5, duration=4, rates={"node1": 20, "node2": 35, "node3": 60}, epoch=1.7e9, jitter=0.004)
 
 
 def test_simulated_run_agrees_with_brute_force(tmp_path: Path) -> None:

@@ -107,3 +107,41 @@ def test_log_fields_are_json_friendly() -> None:
 
     fields = load_config(BASE).as_log_fields()
     assert json.loads(json.dumps(fields))["peers"] == ["node2@node2:5000", "node3@node3:5000"]
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_every_default_is_defined_once_and_the_files_agree() -> None:
+    """.env, docker-compose.yml's ${VAR:-default} fallbacks and the node's DEFAULTS are one set."""
+    import re
+
+    from node.config import DEFAULTS
+
+    env_file = dict(
+        line.split("=", 1) for line in (ROOT / ".env").read_text().splitlines() if line and not line.startswith("#")
+    )
+    for name, value in DEFAULTS.items():
+        if name != "PORT":
+            assert env_file[name] == value, name
+    compose = (ROOT / "docker-compose.yml").read_text()
+    fallbacks = dict(re.findall(r"\$\{([A-Z_]+):-([^}$]*)\}", compose))
+    for name, value in fallbacks.items():
+        if name in DEFAULTS:
+            assert value == DEFAULTS[name], name
+    assert f'PORT: "{DEFAULTS["PORT"]}"' in compose
+
+
+def test_network_delay_is_validated_and_overridden_per_node() -> None:
+    from node.config import node_environment
+
+    config = load_config({**BASE, "NET_DELAY_MS": "20", "NET_JITTER_MS": "2.5"})
+    assert (config.net_delay_ms, config.net_jitter_ms) == (20.0, 2.5)
+    assert (load_config(BASE).net_delay_ms, load_config(BASE).net_jitter_ms) == (0.0, 0.0)
+    for bad in ("-1", "soon", "nan", "60001"):
+        with pytest.raises(ConfigError, match=r"NET_DELAY_MS=.*must be a number of milliseconds from 0 to 60000"):
+            load_config({**BASE, "NET_DELAY_MS": bad})
+    shared = {"NET_DELAY_MS": "20", "NODE2_NET_DELAY_MS": "50", "NODE1_CLOCK_RATE": "3", "NODE3_NET_JITTER_MS": ""}
+    assert node_environment(shared, "node1") == {"NET_DELAY_MS": "20", "CLOCK_RATE": "3"}
+    assert node_environment(shared, "node2") == {"NET_DELAY_MS": "50"}
+    assert node_environment(shared, "node3") == {"NET_DELAY_MS": "20"}  # empty: not set, as in compose

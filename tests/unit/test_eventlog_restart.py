@@ -2,11 +2,17 @@
 
 import io
 import json
+import random
 from pathlib import Path
 
 from node.config import load_config
+from node.core import NodeCore
 from node.eventlog import end_torn_line, read_first_tick, read_last_record
-from node.lifecycle import Node
+from node.interfaces import LogSink, TransportEvents
+from node.realtime import Node, StreamConsole
+from node.schema import START
+from node.simnet import VirtualNetwork, VirtualTransport
+from node.virtual import EventHeap, Machine, NodeTime
 
 
 def write_log(path: Path, torn: bool) -> None:
@@ -47,6 +53,20 @@ def test_reads_last_clock_and_first_tick_past_a_torn_line(tmp_path: Path) -> Non
     assert end_torn_line(path) is False  # already ended: nothing to do
 
 
+def core_on(log: LogSink) -> NodeCore:
+    """A core on that log (in virtual time: nothing runs, only its construction is looked at)."""
+    config = load_config({"NODE_ID": "node1", "PEERS": "node2@127.0.0.1:1", "RUN_ID": "r", "PORT": "1"})
+    heap = EventHeap()
+    clock = NodeTime(heap, Machine(), 1)
+    network = VirtualNetwork(heap, 0.001, 0.0, random.Random(1), {})
+
+    def transport(events: TransportEvents) -> VirtualTransport:
+        return VirtualTransport(network, "node1", ("node2",), events, clock, 0.0, 0.0, random.Random(1))
+
+    console = StreamConsole(io.StringIO())
+    return NodeCore(config, "r", 5, scheduler=clock, transport=transport, log=log, console=console, on_exit=print)
+
+
 def test_a_restarted_node_resumes_its_clock_and_run(tmp_path: Path) -> None:
     (tmp_path / "r").mkdir()
     write_log(tmp_path / "r" / "node1.jsonl", torn=True)
@@ -54,10 +74,11 @@ def test_a_restarted_node_resumes_its_clock_and_run(tmp_path: Path) -> None:
         {"NODE_ID": "node1", "PEERS": "node2@127.0.0.1:1", "LOG_DIR": str(tmp_path), "RUN_ID": "r", "PORT": "1"}
     )
     node = Node(config, tmp_path / "r", 5, out=io.StringIO(), handle_signals=False)
-    assert node.resumed_clock == 9
-    assert node.model.clock.value == 9
-    assert node.run_started_at == 100.2
-    node.log.emit("start", 200.0, 9, 0, {"rate": node.rate})
+    core = core_on(node.log)
+    assert core.resumed_clock == 9
+    assert core.model.clock.value == 9
+    assert core.run_started_at == 100.2
+    node.log.write(START, 200.0, 9, 0, (core.rate, core.drawn_rate, 5, core.seed, 9, "r", "0.1.0", 1, {}, 2, "real"))
     node.log.close()
     lines = (tmp_path / "r" / "node1.jsonl").read_text().splitlines()
     assert json.loads(lines[-1])["event"] == "start"  # the new start line stands on its own line
@@ -70,6 +91,7 @@ def test_a_fresh_node_starts_at_zero(tmp_path: Path) -> None:
         {"NODE_ID": "node1", "PEERS": "node2@127.0.0.1:1", "LOG_DIR": str(tmp_path), "RUN_ID": "r", "PORT": "1"}
     )
     node = Node(config, tmp_path / "r", 5, out=io.StringIO(), handle_signals=False)
-    assert node.resumed_clock == 0
-    assert node.run_started_at is None
+    core = core_on(node.log)
+    assert core.resumed_clock == 0
+    assert core.run_started_at is None
     node.log.close()

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from experiments.aggregate import write_report
 from experiments.configs import CONFIGS, run_seed
+from experiments.tables import write_report
 from experiments.theory import predict
 
 RESULTS = Path(__file__).resolve().parents[2] / "experiments" / "results"

@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from node.config import load_config
-from node.lifecycle import Node
-from node.ticker import new_event_loop
+from node.realtime import Node, new_event_loop
 from node.wire import encode_frame, encode_hello
 from tests import logcheck
 

@@ -7,7 +7,9 @@ from typing import Any, TypeVar
 
 import pytest
 
-from node.ticker import CATCH_UP_BATCH, STALL_SECONDS, DeadlineTicker, LatenessHistogram, new_event_loop, tick_count
+from node.realtime import LoopScheduler, new_event_loop
+from node.ticker import CATCH_UP_BATCH, STALL_SECONDS, DeadlineTicker, LatenessHistogram, ms, tick_count
+from node.virtual import EventHeap, Machine, NodeTime
 
 T = TypeVar("T")
 
@@ -15,6 +17,21 @@ T = TypeVar("T")
 def run(coro_factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
     with asyncio.Runner(loop_factory=new_event_loop) as runner:
         return runner.run(coro_factory())
+
+
+def ticker_on(
+    loop: asyncio.AbstractEventLoop,
+    rate: int,
+    on_tick: Callable[[int, float], None],
+    on_stall: Callable[[int, int, float], None],
+    count: int | None,
+) -> tuple[DeadlineTicker, asyncio.Future[None]]:
+    """A ticker on the real event loop, and a future that resolves when it is done."""
+    done: asyncio.Future[None] = loop.create_future()
+    ticker = DeadlineTicker(
+        LoopScheduler(loop), rate, on_tick, on_stall, lambda: done.set_result(None), t0=loop.time(), count=count
+    )
+    return ticker, done
 
 
 @pytest.mark.parametrize(("rate", "duration", "count"), [(1, 60, 60), (6, 60, 360), (3, 0.5, 2), (7, 1.0, 7)])
@@ -29,12 +46,10 @@ def test_ticks_land_on_deadlines_without_drift() -> None:
 
     async def main() -> float:
         loop = asyncio.get_running_loop()
-        ticker = DeadlineTicker(
-            loop, 200, lambda i, late: lateness.append(late), lambda *a: None, t0=loop.time(), count=200
-        )
+        ticker, done = ticker_on(loop, 200, lambda i, late: lateness.append(late), lambda *a: None, 200)
         ticker.start()
         started = loop.time()
-        await ticker.done
+        await done
         return loop.time() - started
 
     elapsed = run(main)
@@ -53,10 +68,10 @@ def test_slow_tick_work_does_not_push_later_deadlines() -> None:
 
     async def main() -> float:
         loop = asyncio.get_running_loop()
-        ticker = DeadlineTicker(loop, 100, busy, lambda *a: None, t0=loop.time(), count=100)
+        ticker, done = ticker_on(loop, 100, busy, lambda *a: None, 100)
         ticker.start()
         started = loop.time()
-        await ticker.done
+        await done
         return loop.time() - started
 
     assert run(main) == pytest.approx(1.0, abs=0.02)
@@ -77,13 +92,13 @@ def test_catching_up_lets_io_in_between_batches() -> None:
 
         def other() -> None:  # stands in for the selector's socket callbacks
             order.append("io")
-            if not ticker.done.done():
+            if not ticker.finished:
                 loop.call_soon(other)
 
-        ticker = DeadlineTicker(loop, 1000, tick, lambda *a: None, t0=loop.time(), count=400)
+        ticker, done = ticker_on(loop, 1000, tick, lambda *a: None, 400)
         ticker.start()
         loop.call_soon(other)
-        await ticker.done
+        await done
 
     run(main)
     runs = [len(chunk) for chunk in "".join("t" if o == "t" else "|" for o in order).split("|") if chunk]
@@ -98,13 +113,12 @@ def test_stall_skips_missed_ticks_and_reports_them() -> None:
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        ticker = DeadlineTicker(
+        ticker, _ = ticker_on(
             loop,
             50,
             lambda i, late: ticks.append(i),
             lambda first, skipped, late: stalls.append((first, skipped, late)),
-            t0=loop.time(),
-            count=None,
+            None,
         )
         ticker.start()
         await asyncio.sleep(0.1)
@@ -127,10 +141,10 @@ def test_stop_ends_an_endless_ticker() -> None:
     async def main() -> int:
         loop = asyncio.get_running_loop()
         seen: list[int] = []
-        ticker = DeadlineTicker(loop, 1000, lambda i, late: seen.append(i), lambda *a: None, t0=loop.time(), count=None)
+        ticker, done = ticker_on(loop, 1000, lambda i, late: seen.append(i), lambda *a: None, None)
         ticker.start()
         loop.call_later(0.05, ticker.stop)
-        await ticker.done
+        await done
         return len(seen)
 
     assert 20 < run(main) < 80
@@ -147,3 +161,33 @@ def test_lateness_histogram_percentiles() -> None:
     assert histogram.max_s == 0.5
     assert histogram.percentile_ms(1.0) == pytest.approx(100.0)  # last bucket, capped by the max
     assert LatenessHistogram().percentile_ms(0.5) == 0
+
+
+def test_in_virtual_time_a_paused_machine_stalls_exactly_like_a_frozen_loop() -> None:
+    """The same ticker on the simulator's heap: on time to the tick, and a 2.5 s pause of its
+    machine skips exactly the ticks it missed (node.virtual defers a paused machine's calls)."""
+    heap = EventHeap()
+    machine = Machine()
+    ticks: list[tuple[int, float]] = []
+    stalls: list[tuple[int, int, float]] = []
+    done: list[bool] = []
+    clock = NodeTime(heap, machine, 1)
+    ticker = DeadlineTicker(
+        clock,
+        10,
+        lambda i, late: ticks.append((i, late)),
+        lambda first, skipped, late: stalls.append((first, skipped, late)),
+        lambda: done.append(True),
+        t0=0.0,
+        count=100,
+    )
+    ticker.start()
+    heap.at(3.05, lambda: setattr(machine, "frozen_until", 5.55))  # paused from 3.05 s to 5.55 s
+    heap.run(until=60)
+    assert done == [True]
+    assert [(first, skipped) for first, skipped, _ in stalls] == [(31, 24)]  # tick 31 was due at 3.1 s, 55 by 5.55 s
+    assert stalls[0][2] == pytest.approx(2.45)
+    indices = [i for i, _ in ticks]
+    assert indices == [*range(31), *range(55, 100)]
+    assert all(abs(late) < 1e-9 for i, late in ticks if i != 55)
+    assert ms(ticks[31][1]) == 50.0  # the first tick after the pause ran 50 ms after its deadline (5.5 s)

@@ -1,0 +1,80 @@
+"""The analysis as functions: one run folder in, its summary (and files) out.
+
+`analyse_folder` is what `python -m analysis` does for each run: read, analyse, write summary.json,
+summary.md, the figures and shiviz.log into the folder, print the report. `load_and_analyse` only
+computes, writing nothing. Experiments, benchmarks and tests call these, not the command line.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from analysis.loader import load_run
+from analysis.markdown import write_markdown
+from analysis.metrics import Analysis, analyse
+from analysis.plots import write_plots
+from analysis.report import terminal_report
+from analysis.shiviz import write_shiviz
+from analysis.spacetime import Window, write_spacetime
+from analysis.summaryfile import write_summary
+from node.schema import Summary
+
+PROGRESS_BYTES = 10_000_000  # show progress for runs larger than this
+
+
+def load_and_analyse(folder: Path) -> Analysis:
+    """The analysis of the run in `folder`, nothing written (its problems are in the summary)."""
+    return analyse(load_run(folder))
+
+
+def analyse_folder(
+    folder: Path,
+    *,
+    plots: bool = True,
+    shiviz: bool = True,
+    window: Window | None = None,
+    quiet: bool = False,
+    where: str | None = None,
+) -> Summary | None:
+    """Analyse one run folder, write its outputs and print its report (only its problems, on
+    stderr, when `quiet`); None if there was nothing to analyse. `where` names the folder in the
+    report's last line; `window` is spacetime.png's (default: the first 10 s)."""
+    size = sum(p.stat().st_size for p in folder.glob("*.jsonl"))
+
+    def progress(text: str) -> None:
+        if size > PROGRESS_BYTES:
+            print(f"[analysis] {text}", file=sys.stderr, flush=True)
+
+    started = time.perf_counter()
+    progress(f"{folder.name}: reading {size / 1e6:.0f} MB of logs")
+    run = load_run(folder)
+    if not any(log.tick_ts for log in run.nodes.values()):
+        for problem in run.problems:
+            print(f"{folder.name}: {problem}", file=sys.stderr)
+        print(f"{folder.name}: nothing to analyse (no tick events in any *.jsonl)", file=sys.stderr)
+        return None
+    progress(f"{folder.name}: computing ({time.perf_counter() - started:.1f} s)")
+    analysis = analyse(run)
+    summary = analysis.summary
+    exports: list[Path] = []
+    if shiviz and analysis.causality is not None:
+        origin = summary["run"]["first_tick_ts"] or 0.0
+        path, exported, total = write_shiviz(analysis.causality, run.nodes, origin, folder)
+        summary["causality"]["shiviz"] = {"file": path.name, "events": exported, "complete": exported == total}
+        exports.append(path)
+    figures: list[Path] = []
+    if plots:
+        progress(f"{folder.name}: plotting ({time.perf_counter() - started:.1f} s)")
+        figures = write_plots(analysis, folder)
+        spacetime = write_spacetime(analysis, folder, window)
+        figures += [spacetime] if spacetime else []
+    written = [write_summary(summary, folder), write_markdown(summary, folder, figures), *figures, *exports]
+    progress(f"{folder.name}: done in {time.perf_counter() - started:.1f} s")
+    if quiet:
+        for line in summary["problems"]:
+            print(f"{folder.name}: {line}", file=sys.stderr)
+    else:
+        print(terminal_report(summary, written, where), flush=True)
+    return summary

@@ -1,0 +1,89 @@
+"""A node's log as numpy arrays, converted once and shared by metrics, matching and causality.
+
+The loader keeps Python lists (appending is what a million lines cost least); every figure is
+computed over arrays. Integers beyond int64 exist only in corrupt logs (a clock is capped at
+2^32-1, and orjson reads nothing beyond 2^64): clocks are clipped to int64, message values become
+`NO_VALUE`, which matches nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from analysis.loader import RECEIVE, SEND, NodeLog
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+INT64 = np.iinfo(np.int64)
+NO_VALUE = INT64.min  # a message value beyond int64: matches nothing
+
+
+def int64(values: list[int]) -> IntArray:
+    """`values` as int64, clipped into its range."""
+    try:
+        return np.array(values, dtype=np.int64)
+    except OverflowError:
+        return np.array([min(max(v, INT64.min), INT64.max) for v in values], dtype=np.int64)
+
+
+def message_values(values: list[int]) -> IntArray:
+    """Message values as int64; NO_VALUE for those beyond its range (and for NO_VALUE itself)."""
+    try:
+        return np.array(values, dtype=np.int64)
+    except OverflowError:
+        return np.array([v if INT64.min < v <= INT64.max else NO_VALUE for v in values], dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class Columns:
+    """One node's tick events as arrays (file order), with its receives' and sends' own fields."""
+
+    ts: FloatArray
+    clock: IntArray
+    prev: IntArray  # the clock before each tick event (the previous record's)
+    kind: IntArray  # loader.RECEIVE / SEND / INTERNAL
+    queue: IntArray
+    late_ms: FloatArray
+    incarnation: IntArray  # 0 until the second start line, then 1, ...
+    receives: IntArray  # positions of the receives among the tick events
+    sends: IntArray  # positions of the sends
+    receive_value: IntArray
+    receive_enq_ts: FloatArray
+    send_value: IntArray
+    send_peers: IntArray  # index into NodeLog.peer_sets
+
+
+def columns(log: NodeLog) -> Columns:
+    ts = np.asarray(log.tick_ts, dtype=np.float64)
+    clock = int64(log.tick_clock)
+    kind = np.asarray(log.tick_kind, dtype=np.int64)
+    prev = np.empty_like(clock)
+    if clock.size:
+        prev[0] = clock[0] - 1  # nothing before it: as if it raised the clock by one
+        prev[1:] = clock[:-1]
+    if log.marks:  # a record between two tick events sets the clock the next one starts from
+        where = np.array([at for at, _ in log.marks], dtype=np.int64)
+        value = int64([clock for _, clock in log.marks])
+        last = where.size - 1 - np.unique(where[::-1], return_index=True)[1]  # the last record before each tick
+        inside = where[last] < clock.size
+        prev[where[last][inside]] = value[last][inside]
+    incarnation = np.searchsorted(np.asarray(log.restarts, dtype=np.int64), np.arange(ts.size), side="right")
+    return Columns(
+        ts=ts,
+        clock=clock,
+        prev=prev,
+        kind=kind,
+        queue=int64(log.tick_queue),
+        late_ms=np.asarray(log.tick_late_ms, dtype=np.float64),
+        incarnation=incarnation.astype(np.int64),
+        receives=np.flatnonzero(kind == RECEIVE),
+        sends=np.flatnonzero(kind == SEND),
+        receive_value=message_values(log.receive_value),
+        receive_enq_ts=np.asarray(log.receive_enq_ts, dtype=np.float64),
+        send_value=message_values(log.send_value),
+        send_peers=np.asarray(log.send_peers, dtype=np.int64),
+    )

@@ -1,0 +1,43 @@
+"""summary.json: written only when it matches node.schema's `Summary`, read back for comparisons."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, cast
+
+from node.schema import Summary, summary_problems
+
+FILE = "summary.json"
+
+
+def _finite(value: Any) -> Any:
+    """NaN and infinities (only from absurd input) become null: summary.json stays strict JSON."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+def write_summary(summary: Summary, folder: Path) -> Path:
+    """Write summary.json; a summary that does not match the schema is a bug of the analysis: raise."""
+    data = _finite(summary)
+    problems = summary_problems(data)
+    if problems:
+        raise ValueError(f"{FILE} does not match node.schema.Summary: " + "; ".join(problems[:10]))
+    path = folder / FILE
+    path.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n")
+    return path
+
+
+def read_summary(path: Path) -> Summary:
+    """A summary.json as written, by this version or an older one (schema 1 has the same keys:
+    readers use .get where an old file may lack a key)."""
+    data = json.loads(path.read_text())
+    if not isinstance(data, dict) or not isinstance(data.get("run"), dict) or not isinstance(data.get("nodes"), dict):
+        raise ValueError(f"{path}: not a summary (no run and nodes objects)")
+    return cast(Summary, data)

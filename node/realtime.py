@@ -1,0 +1,157 @@
+"""The node in real time: the core (node.core) on asyncio, sockets and a JSON-lines file.
+
+`Node(config, run_dir, seed).run()` assembles one: an event loop whose timers fire within
+microseconds (`new_event_loop`), the socket transport (node.network), the log (node.eventlog),
+stdout/stderr, and signal handlers that only request a stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import os
+import random
+import selectors
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import TextIO
+
+from node.config import NodeConfig
+from node.core import NodeCore
+from node.eventlog import EventLog
+from node.interfaces import TransportEvents
+from node.model import node_seed
+from node.network import Network
+
+_PR_SET_TIMERSLACK = 29
+
+
+class PreciseSelector(selectors.SelectSelector):
+    """select() that wakes within microseconds of its timeout, however long the timeout.
+
+    Linux adds slack of 0.1% of the timeout to every select/poll/epoll wait (1 ms late on a 1 s
+    wait; measured p50 0.58 ms at 3 ticks/s), on top of the thread's timer slack. So a long wait
+    is split: most of it first, then the last stretch, whose slack is a few microseconds.
+    """
+
+    FINAL_STEP = 0.002  # seconds
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        if timeout is None or timeout <= self.FINAL_STEP:
+            return super().select(timeout)
+        deadline = time.monotonic() + timeout
+        ready = super().select(timeout - max(self.FINAL_STEP, timeout * 0.002))
+        if ready:
+            return ready
+        return super().select(max(0.0, deadline - time.monotonic()))
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """An event loop whose timers fire within microseconds, not milliseconds.
+
+    epoll_wait takes its timeout in whole milliseconds, so the default loop wakes up to 1 ms
+    after a deadline (measured p50 0.59 ms at 1000 ticks/s). select() takes microseconds
+    (measured p50 0.10 ms). A node has a handful of sockets, far below select's FD_SETSIZE.
+    """
+    return asyncio.SelectorEventLoop(PreciseSelector())
+
+
+def reduce_timer_slack() -> bool:
+    """Ask Linux to wake this thread within 1 ns of a timer rather than the default 50 us."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return bool(libc.prctl(_PR_SET_TIMERSLACK, 1, 0, 0, 0) == 0)
+    except (OSError, AttributeError):  # not Linux: keep the default slack
+        return False
+
+
+class LoopScheduler:
+    """node.interfaces.Scheduler on an asyncio loop: the loop's own methods, nothing in between."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.now = loop.time
+        self.wall = time.time
+        self.call_at = loop.call_at
+        self.call_soon = loop.call_soon
+
+
+class StreamConsole:
+    def __init__(self, out: TextIO | None = None) -> None:
+        self.out = out
+
+    def say(self, text: str) -> None:
+        print(text, file=self.out if self.out is not None else sys.stdout, flush=True)
+
+    def error(self, text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+
+class Node:
+    """One node process: its log is opened (and read back, after a restart) at construction."""
+
+    def __init__(
+        self,
+        config: NodeConfig,
+        run_dir: Path,
+        run_seed: int,
+        *,
+        out: TextIO | None = None,
+        listen_host: str = "0.0.0.0",
+        handle_signals: bool = True,
+    ) -> None:
+        self.config = config
+        self.run_dir = run_dir
+        self.run_seed = run_seed
+        self.log = EventLog(run_dir / f"{config.node_id}.jsonl", config.node_id)
+        self.console = StreamConsole(out)
+        self.listen_host = listen_host
+        self.handle_signals = handle_signals
+        self.core: NodeCore | None = None
+        self.network: Network | None = None
+
+    def _transport(self, events: TransportEvents) -> Network:
+        config = self.config
+        self.network = Network(
+            config.node_id,
+            config.peers,
+            config.port,
+            events,
+            host=self.listen_host,
+            delay_ms=config.net_delay_ms,
+            jitter_ms=config.net_jitter_ms,
+            rng=random.Random(node_seed(self.run_seed, f"{config.node_id}/net")),
+        )
+        return self.network
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        exited: asyncio.Future[int] = loop.create_future()
+
+        def on_exit(code: int) -> None:
+            if not exited.done():
+                exited.set_result(code)
+
+        self.core = NodeCore(
+            self.config,
+            self.run_dir.name,
+            self.run_seed,
+            scheduler=LoopScheduler(loop),
+            transport=self._transport,
+            log=self.log,
+            console=self.console,
+            on_exit=on_exit,
+            pid=os.getpid(),
+        )
+        if self.handle_signals:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self.core.request_stop, f"signal {sig.name}")
+        self.core.start()
+        code = await exited
+        await asyncio.sleep(0)  # let closed transports run their callbacks
+        return code
+
+    def request_stop(self, reason: str) -> None:
+        if self.core is not None:
+            self.core.request_stop(reason)

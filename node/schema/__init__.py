@@ -1,0 +1,87 @@
+"""The log format and summary.json, defined once (a package only to keep each part short).
+
+- node.schema.log: every log event, its fields in order and their types; `record_problem`.
+- node.schema.summary: summary.json's keys as TypedDicts, each described; `summary_problems`.
+- node.schema.tables: the README's tables, generated from both (`python -m node.schema`).
+
+Node, simulator, analysis, bench, experiments and tests import them from here. Pure: no I/O,
+nothing beyond the standard library (the analysis image carries it too).
+"""
+
+from node.schema.log import (
+    COMMON,
+    CONNECTED,
+    DISCONNECTED,
+    DROP,
+    EVENTS,
+    FORMAT,
+    INTERNAL,
+    QUEUE_FULL,
+    RECEIVE,
+    REJECT,
+    SEND,
+    STALL,
+    START,
+    STATS,
+    STOP,
+    TICK_EVENTS,
+    TYPES,
+    Event,
+    Field,
+    record_problem,
+)
+from node.schema.summary import (
+    SUMMARY_SCHEMA,
+    Causality,
+    ClockCondition,
+    ClockFigures,
+    Gap,
+    Jumps,
+    Link,
+    Messages,
+    NodeSummary,
+    Percentiles,
+    Queue,
+    RunInfo,
+    Shiviz,
+    Summary,
+    summary_problems,
+)
+
+__all__ = [
+    "COMMON",
+    "CONNECTED",
+    "DISCONNECTED",
+    "DROP",
+    "EVENTS",
+    "FORMAT",
+    "INTERNAL",
+    "QUEUE_FULL",
+    "RECEIVE",
+    "REJECT",
+    "SEND",
+    "STALL",
+    "START",
+    "STATS",
+    "STOP",
+    "SUMMARY_SCHEMA",
+    "TICK_EVENTS",
+    "TYPES",
+    "Causality",
+    "ClockCondition",
+    "ClockFigures",
+    "Event",
+    "Field",
+    "Gap",
+    "Jumps",
+    "Link",
+    "Messages",
+    "NodeSummary",
+    "Percentiles",
+    "Queue",
+    "RunInfo",
+    "Shiviz",
+    "Summary",
+    "record_problem",
+    "summary_problems",
+]

@@ -1,0 +1,239 @@
+"""The log format: every event a node writes, with its fields in order and their JSON types.
+
+Writers build lines only from an `Event` (`Event.record` for a dict, `Event.formatter` for the
+simulator's direct JSON text), so no writer can emit a field defined nowhere. Readers check a
+record with `record_problem`, which names the missing or mistyped field. `FORMAT` is the log
+format's version, written in every `start` line; logs without it are format 1 (the same fields,
+less `format` and `time`), which readers still accept.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+FORMAT = 2
+
+# Field types as JSON sees them. "node" is a node id (validated at start to a safe alphabet, so
+# it needs no escaping in JSON), "nodes" a list of them, "text" any string.
+FieldType = str
+TYPES: dict[FieldType, str] = {
+    "int": "integer",
+    "number": "number (integer or float, finite)",
+    "node": "node id (string)",
+    "nodes": "list of node ids",
+    "text": "string",
+    "object": "object",
+    "counts": "object of node id -> integer",
+}
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    type: FieldType
+    doc: str
+    since: int = 1  # the log format that added it: older logs may lack it
+
+
+@dataclass(frozen=True)
+class Event:
+    name: str
+    when: str
+    fields: tuple[Field, ...]
+    keys: tuple[str, ...] = field(init=False)  # every key of a line, in order
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "keys", (*(f.name for f in COMMON), *(f.name for f in self.fields)))
+
+    def record(self, ts: float, node: str, clock: int, queue: int, values: tuple[Any, ...]) -> dict[str, Any]:
+        """The line as a dict: the common fields, then `values` for this event's fields, in order."""
+        if len(values) != len(self.fields):
+            raise TypeError(f"{self.name}: {len(values)} values for {len(self.fields)} fields")
+        line = {"ts": ts, "node": node, "event": self.name, "clock": clock, "queue": queue}  # COMMON, in order
+        line.update(zip(self.keys[5:], values, strict=True))  # lengths checked above
+        return line
+
+    def formatter(self, node: str) -> Callable[[float, int, int, tuple[Any, ...]], str] | None:
+        """A function giving the line's JSON text (with its newline) exactly as json.dumps of
+        `record` would, for events whose fields are numbers and node ids only; None otherwise."""
+        spec = {"int": "%d", "number": "%r", "node": '"%s"', "nodes": "[%s]"}
+        if any(f.type not in spec for f in self.fields):
+            return None
+        head = '{"ts": %r, "node": ' + json.dumps(node) + ', "event": "' + self.name + '", "clock": %d, "queue": %d'
+        template = head + "".join(f', "{f.name}": {spec[f.type]}' for f in self.fields) + "}\n"
+        lists = [i for i, f in enumerate(self.fields) if f.type == "nodes"]
+        if not lists:
+            return lambda ts, clock, queue, values: template % (ts, clock, queue, *values)
+        joined: dict[tuple[str, ...], str] = {}  # a node sends to a handful of peer sets: cache their text
+
+        def format_line(ts: float, clock: int, queue: int, values: tuple[Any, ...]) -> str:
+            parts = list(values)
+            for i in lists:
+                text = joined.get(parts[i])
+                if text is None:
+                    text = joined[parts[i]] = ", ".join(f'"{p}"' for p in parts[i])
+                parts[i] = text
+            return template % (ts, clock, queue, *parts)
+
+        return format_line
+
+
+COMMON = (
+    Field("ts", "number", "system time of the event, float Unix seconds (virtual time + epoch in the simulator)"),
+    Field("node", "node", "the node's id"),
+    Field("event", "text", "what happened (below)"),
+    Field("clock", "int", "the logical clock *after* the event"),
+    Field("queue", "int", "the network queue's length after the event"),
+)
+_TICK = Field("tick", "int", "0-based index of the tick; its deadline is t0 + tick/rate")
+_LATE = Field("late_ms", "number", "how long after its deadline the tick started (ms)")
+
+START = Event(
+    "start",
+    "first line of every node, and of every restart",
+    (
+        Field("rate", "int", "ticks per second"),
+        Field("drawn_rate", "int", "the rate drawn from the seed (differs from `rate` when pinned)"),
+        Field("seed", "int", "the run's seed"),
+        Field("node_seed", "int", "this node's seed, derived from the run's"),
+        Field("resumed_clock", "int", "clock it resumed from its own log (0 on a first start)"),
+        Field("run_id", "text", "the run folder's name"),
+        Field("version", "text", "the node's software version"),
+        Field("pid", "int", "process id (0 in the simulator)"),
+        Field("config", "object", "every validated setting"),
+        Field("format", "int", "this log format's version", since=2),
+        Field("time", "text", "`real` (a container or process) or `virtual` (the simulator)", since=2),
+    ),
+)
+CONNECTED = Event("connected", "both directions to that peer are up", (Field("peer", "node", "the peer"),))
+RECEIVE = Event(
+    "receive",
+    "a tick took a message; `queue` is the length after taking it",
+    (
+        _TICK,
+        _LATE,
+        Field("from", "node", "the sender"),
+        Field("value", "int", "the clock value received"),
+        Field("enq_ts", "number", "when it entered the queue"),
+    ),
+)
+SEND = Event(
+    "send",
+    "a tick drew a send (1, 2 or 3 with three nodes)",
+    (
+        _TICK,
+        _LATE,
+        Field("to", "nodes", "the peers it went to"),
+        Field("value", "int", "the value sent (= `clock`)"),
+    ),
+)
+INTERNAL = Event("internal", "a tick drew anything else", (_TICK, _LATE))
+DROP = Event(
+    "drop",
+    "a message could not be sent (peer down, or not reading)",
+    (
+        Field("to", "node", "the peer"),
+        Field("value", "int", "the value not sent"),
+        Field("reason", "text", "why"),
+    ),
+)
+DISCONNECTED = Event(
+    "disconnected",
+    "a link to that peer ended",
+    (
+        Field("peer", "node", "the peer"),
+        Field("link", "text", "`inbound` or `outbound`"),
+        Field("reason", "text", "why"),
+    ),
+)
+REJECT = Event(
+    "reject",
+    "an inbound connection was refused (bad hello, unknown node, wrong address)",
+    (Field("address", "text", "where it came from"), Field("reason", "text", "why")),
+)
+STALL = Event(
+    "stall",
+    "the node was frozen over a second (paused); missed ticks were skipped",
+    (
+        Field("tick", "int", "the first tick skipped"),
+        Field("skipped", "int", "how many ticks were skipped"),
+        _LATE,
+    ),
+)
+QUEUE_FULL = Event("queue_full", "the queue reached `MAX_QUEUE`", (Field("limit", "int", "MAX_QUEUE"),))
+STATS = Event(
+    "stats",
+    "every `STATUS_INTERVAL` seconds",
+    (
+        Field("ticks", "int", "ticks so far"),
+        Field("elapsed", "number", "seconds since the first tick"),
+        Field("window_rate", "number", "ticks per second over the last interval"),
+        Field("late_p50_ms", "number", "lateness median over the interval (streaming histogram: bucket upper edge)"),
+        Field("late_p99_ms", "number", "lateness 99th percentile, likewise"),
+        Field("late_max_ms", "number", "largest lateness over the interval"),
+        Field("received", "int", "receive events so far"),
+        Field("sent", "int", "send events so far"),
+        Field("internal", "int", "internal events so far"),
+        Field("dropped", "int", "drop events so far"),
+        Field("peers", "int", "peers connected both ways"),
+    ),
+)
+STOP = Event(
+    "stop",
+    "last line",
+    (
+        Field("reason", "text", "`duration`, `signal SIGTERM`, `start-timeout`, `clock-overflow`, `error`"),
+        Field("queue_by_peer", "counts", "messages left in the queue, by sender"),
+        Field("ticks", "int", "tick events of this incarnation"),
+        Field("received", "int", "receive events"),
+        Field("sent", "int", "send events"),
+        Field("internal", "int", "internal events"),
+        Field("dropped", "int", "drop events"),
+        Field("skipped", "int", "ticks skipped after stalls"),
+        Field("unfinished", "nodes", "peers still sending when the drain ended"),
+    ),
+)
+EVENTS: dict[str, Event] = {
+    e.name: e
+    for e in (START, CONNECTED, RECEIVE, SEND, INTERNAL, DROP, DISCONNECTED, REJECT, STALL, QUEUE_FULL, STATS, STOP)
+}
+TICK_EVENTS = (RECEIVE, SEND, INTERNAL)
+
+
+def _valid(kind: FieldType, value: Any) -> bool:
+    t = type(value)
+    if kind == "int":
+        return t is int
+    if kind == "number":
+        return (t is int) or (t is float and math.isfinite(value))
+    if kind in ("node", "text"):
+        return t is str
+    if kind == "nodes":
+        return t is list and all(type(v) is str for v in value)
+    if kind == "object":
+        return t is dict
+    return t is dict and all(type(v) is int for v in value.values())  # counts
+
+
+def record_problem(record: Any, version: int = FORMAT) -> str | None:
+    """Why `record` is not a valid line of a format-`version` log (None if it is)."""
+    if type(record) is not dict:
+        return "not a JSON object"
+    for f in COMMON:
+        if not _valid(f.type, record.get(f.name)):
+            return f"missing or invalid field {f.name!r}"
+    event = EVENTS.get(record["event"])
+    if event is None:
+        return f"unknown event {record['event']!r}"
+    for f in event.fields:
+        if f.name not in record:
+            if f.since > version:
+                continue
+            return f"{event.name} without {f.name!r}"
+        if not _valid(f.type, record[f.name]):
+            return f"{event.name} with an invalid {f.name!r} (expected {TYPES[f.type]})"
+    return None

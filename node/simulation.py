@@ -1,0 +1,247 @@
+"""The simulated cluster: the real node core (node.core) run in virtual time, faults included.
+
+Every node is a `NodeCore`, configured by the same `load_config` from the same variables and
+defaults as a container, seeded the same way (a SEED gives the same rates and event draws as a
+real run), on the simulator's event heap (node.virtual), network (node.simnet) and logs
+(node.simlog). Ties are broken deterministically: at one instant deliveries come before node
+timers, and nodes go in id order. Same simulation, same output, byte for byte. The command line
+is node.simulate; faults are described there and in node.simnet.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from node.config import DEFAULTS, NodeConfig, load_config, node_environment
+from node.core import NodeCore
+from node.interfaces import TransportEvents
+from node.model import node_seed
+from node.simlog import JsonLinesOutput, Output, SimLog, record_output
+from node.simnet import VirtualNetwork, VirtualTransport
+from node.virtual import EventHeap, Machine, NodeTime
+
+Sink = Callable[[str, dict[str, Any]], None]
+KINDS = ("pause", "kill", "isolate", "cut")
+
+
+@dataclass(frozen=True)
+class Fault:
+    kind: str  # one of KINDS
+    nodes: tuple[str, ...]  # the node, or the two ends of a cut link
+    at: float  # seconds of virtual time
+    seconds: float
+
+    def __str__(self) -> str:
+        return f"--{self.kind} {'-'.join(self.nodes)}@{self.at:g}:{self.seconds:g}"
+
+
+def parse_fault(kind: str, text: str, node_ids: tuple[str, ...]) -> Fault:
+    """`NODE@T:D` (or `A-B@T:D` for a cut) -> Fault; ValueError with a one-line reason."""
+    usage = "A-B@T:D, e.g. node1-node2@10:3" if kind == "cut" else "NODE@T:D, e.g. node1@10:3"
+    where, _, when = text.rpartition("@")
+    at_text, _, seconds_text = when.partition(":")
+    try:
+        at, seconds = float(at_text), float(seconds_text)
+    except ValueError:
+        raise ValueError(f"--{kind} {text!r}: expected {usage} (T and D in seconds)") from None
+    if not (math.isfinite(at) and math.isfinite(seconds)) or at < 0 or seconds <= 0:
+        raise ValueError(f"--{kind} {text!r}: T must be 0 or more and D above 0 (seconds)")
+    if kind == "cut":
+        splits = [(where[:i], where[i + 1 :]) for i, c in enumerate(where) if c == "-"]
+        ends = [pair for pair in splits if pair[0] in node_ids and pair[1] in node_ids and pair[0] != pair[1]]
+        if not ends:
+            raise ValueError(f"--cut {text!r}: expected two different nodes of {', '.join(node_ids)}: {usage}")
+        return Fault(kind, ends[0], at, seconds)
+    if where not in node_ids:
+        raise ValueError(f"--{kind} {text!r}: no node {where!r} (nodes: {', '.join(node_ids)}); expected {usage}")
+    return Fault(kind, (where,), at, seconds)
+
+
+@dataclass(frozen=True)
+class Simulation:
+    """What to simulate: each node's configuration, the network, the faults."""
+
+    configs: tuple[NodeConfig, ...]
+    seed: int
+    run_id: str = "simulated"
+    delay: float = 0.0002  # seconds, one way, on every link (the wire; NET_DELAY_MS comes on top)
+    jitter: float = 0.0  # extra uniform delay in [0, jitter), never reordering a link
+    start_skew: float = 0.0  # each node completes its connect barrier at a seeded offset in [0, start_skew)
+    offsets: dict[str, float] = field(default_factory=dict)  # or at these offsets (s), e.g. measured ones
+    faults: tuple[Fault, ...] = ()
+    epoch: float = 0.0  # the `ts` of virtual time 0
+
+    @property
+    def node_ids(self) -> tuple[str, ...]:
+        return tuple(c.node_id for c in self.configs)
+
+    def describe(self) -> dict[str, Any]:
+        """run.json's account of the simulation."""
+        network = {"delay": self.delay, "jitter": self.jitter, "start_skew": self.start_skew, "offsets": self.offsets}
+        return {"network": network, "faults": [asdict(f) for f in self.faults]}
+
+
+def cluster(
+    nodes: int = 3,
+    *,
+    seed: int = 0,
+    env: Mapping[str, str] | None = None,
+    rates: Mapping[str, int] | None = None,
+    duration: float | None = None,
+    max_event_num: int | None = None,
+    run_id: str = "simulated",
+    **network: Any,
+) -> Simulation:
+    """A simulation of node1..nodeN configured as docker-compose.yml configures containers:
+    DEFAULTS, then `env` (cluster-wide variables, NODE<k>_... for one node), then the shortcuts.
+    Raises ConfigError for a bad value, with the node's own message."""
+    shared: dict[str, str] = {**DEFAULTS, **(env or {}), "SEED": str(seed), "RUN_ID": run_id}
+    if duration is not None:
+        shared["DURATION"] = f"{duration:g}"
+    if max_event_num is not None:
+        shared["MAX_EVENT_NUM"] = str(max_event_num)
+    for node, rate in (rates or {}).items():
+        shared[f"{node.upper()}_CLOCK_RATE"] = str(rate)
+    ids = tuple(f"node{i}" for i in range(1, nodes + 1))
+    configs = []
+    for node_id in ids:
+        own = node_environment(shared, node_id)
+        own.update(NODE_ID=node_id, PEERS=",".join(f"{p}:{DEFAULTS['PORT']}" for p in ids if p != node_id))
+        own.setdefault("LOG_DIR", "virtual")
+        configs.append(load_config(own))
+    return Simulation(tuple(configs), seed, run_id, **network)
+
+
+class _Console:
+    """A node's console in virtual time: status lines go nowhere, errors are kept with their time."""
+
+    def __init__(self, heap: EventHeap, errors: list[str], echo: bool) -> None:
+        self.heap, self.errors, self.echo = heap, errors, echo
+
+    def say(self, text: str) -> None:
+        if self.echo:
+            print(f"[{self.heap.now:9.3f}] {text}")
+
+    def error(self, text: str) -> None:
+        self.errors.append(f"t={self.heap.now:.3f} s: {text}")
+
+
+@dataclass
+class Outcome:
+    lines: int
+    exit_codes: dict[str, list[int | None]]  # per node, each incarnation's (None: killed)
+    errors: list[str]  # what nodes said on stderr, with the virtual time
+    cores: dict[str, NodeCore]  # each node's last incarnation
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and all(code in (0, None) for codes in self.exit_codes.values() for code in codes)
+
+
+def simulate(sim: Simulation, output: Output | None = None, *, echo: bool = False) -> Outcome:
+    """Run `sim`, handing every log line to `output` (None: nowhere) in virtual time order."""
+    if any(c.duration <= 0 for c in sim.configs):
+        raise ValueError("a simulation needs DURATION > 0")
+    heap = EventHeap(sim.epoch)
+    ids = sim.node_ids
+    network_rng = random.Random(node_seed(sim.seed, "network"))
+    ready = dict(sim.offsets)
+    if sim.start_skew > 0 and not ready:  # drawn before any jitter, in node-id order
+        ready = {node: network_rng.random() * sim.start_skew for node in ids}
+    base = 4 * sim.delay  # every first connection is up by then (node.simnet): offsets count from it
+    net = VirtualNetwork(heap, sim.delay, sim.jitter, network_rng, {n: base + t for n, t in ready.items()})
+    logs = {node: SimLog(node, output) for node in ids}
+    errors: list[str] = []
+    codes: dict[str, list[int | None]] = {node: [] for node in ids}
+    cores: dict[str, NodeCore] = {}
+    machines: dict[str, Machine] = {}
+
+    def boot(index: int) -> None:
+        config = sim.configs[index]
+        node = config.node_id
+        machine = machines[node] = Machine()
+        clock = NodeTime(heap, machine, 1 + index)
+        incarnation = len(codes[node])
+        codes[node].append(None)
+
+        def transport(events: TransportEvents) -> VirtualTransport:
+            rng = random.Random(node_seed(sim.seed, f"{node}/net"))  # as node.realtime seeds NET_JITTER_MS
+            return VirtualTransport(
+                net, node, config.peer_ids, events, clock, config.net_delay_ms / 1000, config.net_jitter_ms / 1000, rng
+            )
+
+        def exited(code: int) -> None:
+            codes[node][incarnation] = code
+
+        core = cores[node] = NodeCore(
+            config,
+            sim.run_id,
+            sim.seed,
+            scheduler=clock,
+            transport=transport,
+            log=logs[node],
+            console=_Console(heap, errors, echo),
+            on_exit=exited,
+            time_kind="virtual",
+        )
+        # Boots come first at their instant (rank 0): nodes booting together are all listening
+        # before the first of them dials (node.simnet dials one wire delay after booting).
+        heap.at(heap.now, core.start, rank=0, machine=machine)
+
+    for index in range(len(ids)):
+        boot(index)
+    for fault in sim.faults:
+        _schedule(fault, heap, net, machines, lambda node: boot(ids.index(node)))
+    config = sim.configs[0]
+    ends = [f.at + f.seconds for f in sim.faults]
+    limit = max([0.0, *ends]) + config.duration + config.start_timeout + config.drain_timeout + 60
+    heap.run(limit)
+    return Outcome(sum(log.lines for log in logs.values()), codes, errors, cores)
+
+
+def _schedule(
+    fault: Fault, heap: EventHeap, net: VirtualNetwork, machines: dict[str, Machine], boot: Callable[[str], None]
+) -> None:
+    node = fault.nodes[0]
+    end = fault.at + fault.seconds
+    if fault.kind == "pause":
+
+        def pause() -> None:
+            machine = machines[node]
+            machine.frozen_until = max(machine.frozen_until, end)
+            heap.at(end, lambda: net.resume(node))
+
+        heap.at(fault.at, pause)
+    elif fault.kind == "kill":
+
+        def kill() -> None:
+            machines[node].alive = False
+            net.kill(node)
+            heap.at(end, lambda: boot(node))
+
+        heap.at(fault.at, kill)
+    else:
+        heap.at(fault.at, lambda: net.cut(frozenset(fault.nodes), fault.seconds))
+
+
+def run_simulation(sim: Simulation, sink: Sink) -> Outcome:
+    """Run `sim`, handing every record to `sink(node_id, record)` in virtual time order."""
+    return simulate(sim, record_output(sink))
+
+
+def write_simulation(sim: Simulation, folder: Path) -> Outcome:
+    """Run `sim` and write its logs into `folder`, plus run.json."""
+    out = JsonLinesOutput(folder, sim.node_ids)
+    try:
+        outcome = simulate(sim, out)
+    finally:
+        out.close()
+    info = {"run_id": sim.run_id, "seed": sim.seed, "simulated": True, **sim.describe()}
+    (folder / "run.json").write_text(json.dumps(info, indent=2) + "\n")
+    return outcome
