@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import random
 from collections import deque
+from functools import partial
 
 from node.interfaces import TransportEvents
 from node.linkrules import (
@@ -159,7 +160,7 @@ class VirtualNetwork:
         arrival = heap.now + self.delay + (self._jitter_draw() * self.jitter if self.jitter else 0.0)
         arrival = max(arrival, wire.last_arrival)  # TCP keeps a link FIFO: no overtaking
         wire.last_arrival = arrival
-        heap.at(arrival, lambda: self._arrive(wire, value))
+        heap.at(arrival, partial(self._arrive, wire, value))
 
     def _abort(self, wire: Wire) -> None:
         wire.abort = None

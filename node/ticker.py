@@ -145,7 +145,13 @@ class DeadlineTicker:
                     self._finish()
                     return
             self.index = index = index + 1
-            self.lateness.add(late)
+            # LatenessHistogram.add, inlined: a call costs 6% of a simulated tick (measured with
+            # callgrind); tests/unit/test_ticker.py checks that both count alike.
+            lateness = self.lateness
+            lateness.counts[int(late * 100_000) if 0 < late < 0.1 else (0 if late <= 0 else 9_999)] += 1
+            lateness.total += 1
+            if late > lateness.max_s:  # noqa: PLR1730 - no call to max() here either
+                lateness.max_s = late
             self._on_tick(index - 1, late)
             if self.finished:  # on_tick may have stopped us
                 return

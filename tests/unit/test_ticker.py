@@ -191,3 +191,23 @@ def test_in_virtual_time_a_paused_machine_stalls_exactly_like_a_frozen_loop() ->
     assert indices == [*range(31), *range(55, 100)]
     assert all(abs(late) < 1e-9 for i, late in ticks if i != 55)
     assert ms(ticks[31][1]) == 50.0  # the first tick after the pause ran 50 ms after its deadline (5.5 s)
+
+
+def test_the_tickers_inlined_histogram_counts_like_the_histogram() -> None:
+    """DeadlineTicker records lateness inline (a call per tick costs); it must count as add() does."""
+    lates = [-1e-12, 0.0, 3e-6, 1e-5, 0.0123, 0.09999, 0.1, 0.5, 0.99]
+    seen: list[float] = []  # the lateness each tick was given, as the ticker computed it
+    heap = EventHeap()
+    clock = NodeTime(heap, Machine(), 1)
+    ticker = DeadlineTicker(
+        clock, 1, lambda i, late: seen.append(late), lambda *a: None, lambda: None, t0=0.0, count=99
+    )
+    for index, late in enumerate(lates):
+        heap.now = index + late  # each tick runs `late` after its deadline
+        ticker._fire()
+    reference = LatenessHistogram()
+    for late in seen:
+        reference.add(late)
+    assert len(seen) == len(lates)
+    assert ticker.lateness.counts == reference.counts
+    assert (ticker.lateness.total, ticker.lateness.max_s) == (reference.total, reference.max_s)
