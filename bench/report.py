@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bench.compare import before_after, load_baseline
+
 FINDINGS = Path(__file__).with_name("findings.md")
 
 
@@ -287,6 +289,7 @@ def render(results: dict[str, Any]) -> str:
         "",
         *headline(results),
         "",
+        *before_after(results, load_baseline()),
         "## Per rate and node",
         "",
         *detail(results),
