@@ -269,7 +269,7 @@ def render(results: dict[str, Any]) -> str:
         f"load average (1, 5, 15 min) before: {load_b[0]}, {load_b[1]}, {load_b[2]}; "
         f"after: {load_a[0]}, {load_a[1]}, {load_a[2]}",
         f"- **Configuration**: three nodes in containers through `docker-compose.yml` (project "
-        f"`{cfg['compose_project']}`, `docker compose up --detach node1 node2 node3`, then polled until they "
+        f"`{cfg['compose_project']}`, `docker compose up --detach node1 node2 node3`, then `docker wait` until they "
         f"exit), every node pinned to the same rate, {cfg['duration_s']:g} s per rate point, `SEED={cfg['seed']}`, "
         f"`MAX_EVENT_NUM={cfg['max_event_num']}`, `STATUS_INTERVAL={cfg['status_interval_s']:g}`, logging on "
         "(every event one JSON line, flushed per line). Reference loops: "

@@ -19,8 +19,9 @@ from pathlib import Path
 
 from experiments.configs import CONFIGS
 from experiments.runner import plan, reanalyse, run_set
-from experiments.simulated import write_sweep, write_twins
+from experiments.simulated import write_sweep
 from experiments.tables import write_report
+from experiments.twins import write_twins
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"

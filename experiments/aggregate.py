@@ -7,15 +7,24 @@ experiments.figures turn these rows into tables.md, aggregate.json and the figur
 from __future__ import annotations
 
 import json
+import math
 import statistics
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from analysis.report import fmt
+from analysis.summaryfile import read_summary
 from experiments.theory import predict
+from node.schema import NodeSummary, Summary
 
-Summary = dict[str, Any]
 Kept = list[tuple[dict[str, Any], Summary]]  # (index entry, summary) of each kept run
+Figure = Callable[[NodeSummary], float | int | None]  # one figure of a node's summary
+
+
+def num(value: float | None) -> float:
+    """A figure for arithmetic: nan where the summary has none (a node that never ticked)."""
+    return math.nan if value is None else float(value)
 
 
 def load_results(results: Path) -> Kept:
@@ -25,23 +34,22 @@ def load_results(results: Path) -> Kept:
     for entry in index["runs"]:
         path = results / "runs" / entry["run_id"] / "summary.json"
         if path.exists() and not entry.get("failed"):
-            kept.append((entry, json.loads(path.read_text())))
+            kept.append((entry, read_summary(path)))
     return kept
 
 
-def nodes_by_rate(summary: Summary) -> list[tuple[str, dict[str, Any]]]:
+def nodes_by_rate(summary: Summary) -> list[tuple[str, NodeSummary]]:
     """Nodes slowest first (ties by id): where jumps, gaps and backlogs show."""
-    return sorted(summary["nodes"].items(), key=lambda kv: (kv[1]["rate"], kv[0]))
+    return sorted(summary["nodes"].items(), key=lambda kv: (kv[1]["rate"] or 0, kv[0]))
 
 
-def _triple(summary: Summary, *path: str, digits: int = 2) -> str:
-    values = []
-    for _, node in nodes_by_rate(summary):
-        value: Any = node
-        for key in path:
-            value = value.get(key) if isinstance(value, dict) else None
-        values.append(fmt(value, digits))
-    return " / ".join(values)
+def _triple(summary: Summary, figure: Figure, digits: int = 2) -> str:
+    return " / ".join(fmt(figure(node), digits) for _, node in nodes_by_rate(summary))
+
+
+def gap(node: NodeSummary) -> Any:
+    """The node's gap figures, or {} (no ticks, so no gap): read with .get."""
+    return node["gap"] or {}
 
 
 # The slowest node's figures after its mean jump, in both the per-run and the per-configuration table.
@@ -53,14 +61,14 @@ def run_row(entry: dict[str, Any], s: Summary) -> list[str]:
     return [
         entry["run_id"],
         " / ".join(str(n["rate"]) for _, n in nodes_by_rate(s)),
-        _triple(s, "jumps", "mean"),
-        _triple(s, "jumps", "max", digits=0),
-        _triple(s, "gap", "mean", digits=1),
-        _triple(s, "gap", "max", digits=0),
-        _triple(s, "queue", "mean"),
-        _triple(s, "queue", "max", digits=0),
-        _triple(s, "queue", "end", digits=0),
-        _triple(s, "clock", "logical_rate", digits=1),
+        _triple(s, lambda n: n["jumps"]["mean"]),
+        _triple(s, lambda n: n["jumps"]["max"], digits=0),
+        _triple(s, lambda n: gap(n).get("mean"), digits=1),
+        _triple(s, lambda n: gap(n).get("max"), digits=0),
+        _triple(s, lambda n: n["queue"]["mean"]),
+        _triple(s, lambda n: n["queue"]["max"], digits=0),
+        _triple(s, lambda n: n["queue"]["end"], digits=0),
+        _triple(s, lambda n: n["clock"]["logical_rate"], digits=1),
         str(s["messages"]["sent"]),
     ]
 
@@ -70,31 +78,31 @@ def duration_of(s: Summary) -> float:
     return float(s["run"]["duration"] or s["run"]["span_s"])
 
 
-def slowest(s: Summary) -> dict[str, Any]:
+def slowest(s: Summary) -> NodeSummary:
     return nodes_by_rate(s)[0][1]
 
 
 def config_aggregate(runs: Kept) -> dict[str, Any]:
     """Means over the runs of one configuration (slowest node unless said otherwise)."""
 
-    def mean(values: list[float]) -> float:
-        return round(statistics.fmean(values), 3) if values else float("nan")
+    def mean(values: list[float | int | None]) -> float:
+        return round(statistics.fmean(num(v) for v in values), 3) if values else float("nan")
 
     slow = [slowest(s) for _, s in runs]
     fast = [nodes_by_rate(s)[-1][1] for _, s in runs]
     duration = [duration_of(s) for _, s in runs]
     return {
         "runs": len(runs),
-        "rate_ratio": mean([f["rate"] / sl["rate"] for f, sl in zip(fast, slow, strict=True)]),
+        "rate_ratio": mean([num(f["rate"]) / num(sl["rate"]) for f, sl in zip(fast, slow, strict=True)]),
         "slow_jump_mean": mean([n["jumps"]["mean"] for n in slow]),
         "slow_jump_max": mean([n["jumps"]["max"] for n in slow]),
         "fast_jump_mean": mean([n["jumps"]["mean"] for n in fast]),
-        "slow_gap_mean": mean([n["gap"]["mean"] for n in slow]),
-        "slow_gap_max": mean([n["gap"]["max"] for n in slow]),
+        "slow_gap_mean": mean([gap(n).get("mean") for n in slow]),
+        "slow_gap_max": mean([gap(n).get("max") for n in slow]),
         "slow_queue_mean": mean([n["queue"]["mean"] for n in slow]),
         "slow_queue_max": mean([n["queue"]["max"] for n in slow]),
         "slow_queue_end": mean([n["queue"]["end"] for n in slow]),
-        "largest_queue_max": max(n["queue"]["max"] for n in slow),
+        "largest_queue_max": max(n["queue"]["max"] or 0 for n in slow),
         "messages_per_s": mean([s["messages"]["sent"] / d for (_, s), d in zip(runs, duration, strict=True)]),
         # Pooled over every node's draws: a backlogged node draws only a few times.
         "internal_share": round(
@@ -129,8 +137,8 @@ def theory_rows(runs: Kept) -> list[list[str]]:
     rows = []
     for entry, s in runs:
         nodes = nodes_by_rate(s)
-        rates = [n["rate"] for _, n in nodes]
-        men = s["run"]["max_event_num"]
+        rates = [n["rate"] or 0 for _, n in nodes]
+        men = s["run"]["max_event_num"] or 0
         duration = duration_of(s)
         p = predict(rates, men)[0]
         slow = nodes[0][1]

@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from analysis.plots import save_figure
-from experiments.aggregate import Kept, duration_of, nodes_by_rate, slowest
+from experiments.aggregate import Kept, duration_of, nodes_by_rate, num, slowest
 from experiments.theory import predict
 
 
@@ -24,12 +24,12 @@ def write_figures(kept: Kept, results: Path) -> list[Path]:
         xs, ys = [], []
         for entry, s in kept:
             if entry["config"] == config:
-                fastest = max(n["rate"] for n in s["nodes"].values())
+                fastest = max(num(n["rate"]) for n in s["nodes"].values())
                 for node in s["nodes"].values():
-                    xs.append(fastest / node["rate"])
-                    ys.append(node["jumps"]["mean"])
+                    xs.append(fastest / num(node["rate"]))
+                    ys.append(num(node["jumps"]["mean"]))
         ax.scatter(xs, ys, color=colours[config], label=config, alpha=0.75)
-    top = max([6.5] + [n["jumps"]["mean"] for _, s in kept for n in s["nodes"].values()])
+    top = max([6.5] + [num(n["jumps"]["mean"]) for _, s in kept for n in s["nodes"].values()])
     ax.plot([1, 6], [1, 6], color="grey", linestyle="--", label="mean jump = r_max / r")
     ax.set_xlabel("fastest rate / this node's rate")
     ax.set_ylabel("mean clock jump per tick")
@@ -59,7 +59,8 @@ def write_figures(kept: Kept, results: Path) -> list[Path]:
             if entry["config"] == config:
                 nodes = nodes_by_rate(s)
                 duration = duration_of(s)
-                xs.append(predict([n["rate"] for _, n in nodes], s["run"]["max_event_num"])[0].queue_growth)
+                rates = [num(n["rate"]) for _, n in nodes]
+                xs.append(predict(rates, int(num(s["run"]["max_event_num"])))[0].queue_growth)
                 ys.append((nodes[0][1]["queue"]["end"] or 0) / duration)
         ax.scatter(xs, ys, color=colours[config], label=config, alpha=0.8)
     limit = max(1.0, ax.get_xlim()[1], ax.get_ylim()[1])

@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from analysis.api import analyse_folder
-
 from deploy.compose import ComposeProject
 from experiments.configs import Config, run_seed
 
@@ -40,6 +39,17 @@ class PlannedRun:
     def run_id(self) -> str:
         return f"{self.config.name}-{self.index}"
 
+    def env(self) -> dict[str, str]:
+        """The run's variables, as compose gets them (and the simulated twin, node.simulation.cluster)."""
+        return {
+            "RUN_ID": self.run_id,
+            "SEED": str(self.seed),
+            "DURATION": f"{self.duration:g}",
+            "STATUS_INTERVAL": "0",
+            **{f"{node.upper()}_CLOCK_RATE": "" for node in NODES},  # drawn, unless the configuration pins them
+            **self.config.env,
+        }
+
 
 def plan(configs: list[Config], runs: int, duration: float, base_seed: int) -> list[PlannedRun]:
     return [PlannedRun(c, i, run_seed(base_seed, c.name, i), duration) for c in configs for i in range(1, runs + 1)]
@@ -47,15 +57,7 @@ def plan(configs: list[Config], runs: int, duration: float, base_seed: int) -> l
 
 def run_one(planned: PlannedRun, logs: Path) -> dict[str, int]:
     """One compose run (`docker compose up --no-build node1 node2 node3`); returns the exit code of each node."""
-    env = {
-        "RUN_ID": planned.run_id,
-        "SEED": str(planned.seed),
-        "DURATION": f"{planned.duration:g}",
-        "STATUS_INTERVAL": "0",
-        **{f"{node.upper()}_CLOCK_RATE": "" for node in NODES},  # drawn, unless the configuration pins them
-        **planned.config.env,
-    }
-    with ComposeProject(logs, env, services=NODES, name=PROJECT) as project:
+    with ComposeProject(logs, planned.env(), services=NODES, name=PROJECT) as project:
         project.down()  # leftovers of an interrupted set
         shutil.rmtree(logs / planned.run_id, ignore_errors=True)
         result = project.run("up", "--no-build", *NODES)

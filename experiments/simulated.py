@@ -1,10 +1,7 @@
-"""The simulator next to the containers: a parameter sweep, and the kept runs re-simulated.
+"""The simulator beside the containers: a parameter sweep (experiments.twins re-simulates the kept runs).
 
 `sweep`: the slowest node's backlog growth (messages per second) over an hour of model time, for
 rates (r, 6, 6) with r = 1..6 and MAX_EVENT_NUM = 3..12, against experiments/theory.py.
-`twins`: every kept container run simulated again with its own seed (hence the same rates and
-the same event draws) and the moments its nodes really started ticking, to see how close
-virtual time comes to real containers.
 """
 
 from __future__ import annotations
@@ -20,14 +17,12 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
-from analysis.api import analyse_folder
 
+from analysis.api import analyse_folder
 from analysis.plots import save_figure
-from analysis.report import fmt, markdown_table
-from experiments.aggregate import load_results, nodes_by_rate
-from experiments.configs import CONFIGS
-from experiments.runner import extract_logs
+from experiments.aggregate import load_results
 from experiments.theory import predict
+from node.schema import Summary
 from node.simulation import Simulation, cluster, write_simulation
 
 SWEEP_RATES = range(1, 7)
@@ -50,35 +45,17 @@ def measured_delay(results: Path) -> float:
     return round(statistics.median(medians) / 1000, 6) if medians else DEFAULT_DELAY
 
 
-def _summarise(sim: Simulation, compare_with: Path | None = None) -> dict[str, Any]:
-    """The simulated run's summary; with `compare_with` (a real run folder) also where they part."""
+def simulated_summary(sim: Simulation, keep: Path | None = None) -> Summary:
+    """The simulated run's summary (its logs written into `keep`, else a temporary folder)."""
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        write_simulation(sim, folder)
-        analysed = analyse_folder(folder, plots=False, shiviz=False, quiet=True)
-        if analysed is None:
+        folder = keep or Path(tmp)
+        outcome = write_simulation(sim, folder)
+        if not outcome.ok:
+            raise RuntimeError(f"the simulated run {sim.run_id} failed: {outcome.errors}")
+        summary = analyse_folder(folder, plots=False, shiviz=False, quiet=True)
+        if summary is None:
             raise RuntimeError(f"the analysis found nothing to analyse in the simulated run {sim.run_id}")
-        summary: dict[str, Any] = dict(analysed)
-        if compare_with is not None and compare_with.is_dir():
-            summary["divergence"] = {
-                node: _first_difference(compare_with / f"{node}.jsonl", folder / f"{node}.jsonl")
-                for node in sim.node_ids
-            }
         return summary
-
-
-def _tick_sequence(path: Path) -> list[tuple[str, int]]:
-    with path.open() as f:
-        return [(r["event"], r["clock"]) for r in map(json.loads, f) if r["event"] in ("receive", "send", "internal")]
-
-
-def _first_difference(real: Path, simulated: Path) -> int | None:
-    """Index of the first tick whose (event, clock) differs; None when the two nodes agree throughout."""
-    a, b = _tick_sequence(real), _tick_sequence(simulated)
-    first = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), None)
-    if first is None and len(a) != len(b):
-        first = min(len(a), len(b))
-    return first
 
 
 def sweep(seed: int = 7, delay: float = DEFAULT_DELAY) -> list[dict[str, Any]]:
@@ -93,7 +70,7 @@ def sweep(seed: int = 7, delay: float = DEFAULT_DELAY) -> list[dict[str, Any]]:
                 duration=SWEEP_SECONDS,
                 delay=delay,
             )
-            summary = _summarise(sim)
+            summary = simulated_summary(sim)
             slow = summary["nodes"]["node1"]
             rows.append(
                 {
@@ -150,119 +127,3 @@ def write_sweep(results: Path, seed: int = 7) -> list[Path]:
     figure = results / "sweep_backlog.png"
     save_figure(fig, figure)
     return [results / "sweep.json", figure]
-
-
-def start_offsets(summary: dict[str, Any]) -> dict[str, float]:
-    """When each node of a real run started ticking, relative to the first (0 to 0.13 s measured)."""
-    firsts = {n: v.get("first_tick_ts") for n, v in summary["nodes"].items()}
-    if any(t is None for t in firsts.values()):
-        return {}
-    origin = min(firsts.values())
-    return {n: round(t - origin, 6) for n, t in firsts.items()}
-
-
-def twins(results: Path, delay: float, raw: Path) -> list[dict[str, Any]]:
-    """Each kept container run and its simulated twin (same seed, configuration and duration)."""
-    pairs = []
-    for entry, real in load_results(results):
-        # The configuration's environment as compose gave it to the containers (pins included).
-        sim = cluster(
-            seed=entry["seed"],
-            env=CONFIGS[entry["config"]].env,
-            duration=entry["duration"],
-            delay=delay,
-            offsets=start_offsets(real),
-        )
-        simulated = _summarise(sim, raw / entry["run_id"])
-        pairs.append({"run_id": entry["run_id"], "config": entry["config"], "real": real, "simulated": simulated})
-    return pairs
-
-
-FIGURES = (
-    ("jump mean", ("jumps", "mean")),
-    ("jump max", ("jumps", "max")),
-    ("gap mean", ("gap", "mean")),
-    ("queue mean", ("queue", "mean")),
-    ("queue max", ("queue", "max")),
-    ("queue end", ("queue", "end")),
-)
-
-
-def _slowest(summary: dict[str, Any], *path: str) -> float:
-    value: Any = nodes_by_rate(summary)[0][1]
-    for key in path:
-        value = value[key]
-    return float(value or 0)
-
-
-def write_twins(results: Path) -> list[Path]:
-    delay = measured_delay(results)
-    with tempfile.TemporaryDirectory() as tmp:
-        raw = Path(tmp)
-        extract_logs(results, raw)
-        pairs = twins(results, delay, raw)
-    same = [p["run_id"] for p in pairs if all(v is None for v in p["simulated"].get("divergence", {0: 0}).values())]
-    rows = []
-    for config in dict.fromkeys(p["config"] for p in pairs):
-        group = [p for p in pairs if p["config"] == config]
-        row = [config, str(len(group))]
-        for _, path in FIGURES:
-            real = statistics.fmean(_slowest(p["real"], *path) for p in group)
-            sim = statistics.fmean(_slowest(p["simulated"], *path) for p in group)
-            row.append(f"{fmt(real)} / {fmt(sim)}")
-        rows.append(row)
-    header = ["configuration", "runs", *[f"{name} (real / sim)" for name, _ in FIGURES]]
-    identical_rates = all(
-        [n["rate"] for _, n in nodes_by_rate(p["real"])] == [n["rate"] for _, n in nodes_by_rate(p["simulated"])]
-        for p in pairs
-    )
-    text = [
-        "# Containers and their simulated twins",
-        "",
-        "Generated by `python -m experiments twins`. Each kept container run was simulated with its own seed "
-        f"(same rates: {'yes, all' if identical_rates else 'NO'}; same event draws), duration and configuration, "
-        f"each node starting when it really started, and a one-way delay of {delay * 1000:g} ms (the median of "
-        "the runs' median delays). "
-        "Figures are the slowest node's, averaged over the runs of a configuration.",
-        "",
-        markdown_table(header, rows),
-        "",
-        f"Event for event (every node's sequence of tick events and clock values): {len(same)} of {len(pairs)} "
-        "runs are identical to their twin. Where a run parts from its twin, at tick:",
-        "",
-        markdown_table(
-            ["run", *[f"node{i}" for i in (1, 2, 3)]],
-            [
-                [
-                    p["run_id"],
-                    *[
-                        fmt(p["simulated"]["divergence"].get(f"node{i}"), 0)
-                        if p["simulated"]["divergence"].get(f"node{i}") is not None
-                        else "identical"
-                        for i in (1, 2, 3)
-                    ],
-                ]
-                for p in pairs
-                if p["run_id"] not in same and "divergence" in p["simulated"]
-            ],
-        ),
-    ]
-    markdown = results / "twins.md"
-    markdown.write_text("\n".join(text) + "\n")
-    data = results / "twins.json"
-    data.write_text(
-        json.dumps(
-            [
-                {
-                    "run_id": p["run_id"],
-                    "config": p["config"],
-                    "real": {name: _slowest(p["real"], *k) for name, k in FIGURES},
-                    "simulated": {name: _slowest(p["simulated"], *k) for name, k in FIGURES},
-                }
-                for p in pairs
-            ],
-            indent=2,
-        )
-        + "\n"
-    )
-    return [markdown, data]

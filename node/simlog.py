@@ -17,7 +17,8 @@ from typing import IO, Any
 from node.interfaces import Resume
 from node.schema import INTERNAL, RECEIVE, SEND, Event
 
-Output = Callable[[str, Event, float, int, int, tuple[Any, ...]], None]  # (node, event, ts, clock, queue, values)
+Writer = Callable[[Event, float, int, int, tuple[Any, ...]], None]  # one node's (event, ts, clock, queue, values)
+Output = Callable[[str], Writer]  # where lines go: a writer for each node
 
 
 class SimLog:
@@ -26,7 +27,7 @@ class SimLog:
         self.lines = 0
         self._last_clock: int | None = None
         self._first_tick_ts: float | None = None
-        self._output = output
+        self._output = output(node_id) if output is not None else None
 
     def resume(self) -> Resume:
         return Resume(self._last_clock or 0, self._first_tick_ts)
@@ -37,7 +38,7 @@ class SimLog:
         if self._first_tick_ts is None and (event is RECEIVE or event is SEND or event is INTERNAL):
             self._first_tick_ts = ts
         if self._output is not None:
-            self._output(self.node_id, event, ts, clock, queue, values)
+            self._output(event, ts, clock, queue, values)
 
     def close(self) -> None:
         pass
@@ -46,8 +47,11 @@ class SimLog:
 def record_output(sink: Callable[[str, dict[str, Any]], None]) -> Output:
     """Each line to `sink(node, record)` as the dict a node would log."""
 
-    def output(node: str, event: Event, ts: float, clock: int, queue: int, values: tuple[Any, ...]) -> None:
-        sink(node, event.record(ts, node, clock, queue, values))
+    def output(node: str) -> Writer:
+        def write(event: Event, ts: float, clock: int, queue: int, values: tuple[Any, ...]) -> None:
+            sink(node, event.record(ts, node, clock, queue, values))
+
+        return write
 
     return output
 
@@ -64,25 +68,29 @@ class JsonLinesOutput:
         self._formatters: dict[tuple[str, str], Callable[[float, int, int, tuple[Any, ...]], str] | None] = {}
         self.lines = 0
 
-    def __call__(self, node: str, event: Event, ts: float, clock: int, queue: int, values: tuple[Any, ...]) -> None:
-        key = (node, event.name)
-        try:
-            formatter = self._formatters[key]
-        except KeyError:
-            formatter = self._formatters[key] = event.formatter(node)
-        if formatter is not None:
-            line = formatter(ts, clock, queue, values)
-        else:
-            line = json.dumps(event.record(ts, node, clock, queue, values)) + "\n"
+    def __call__(self, node: str) -> Writer:
+        """`node`'s writer: each event's formatter made once (node.schema), lines batched."""
+        formatters: dict[str, Callable[[float, int, int, tuple[Any, ...]], str] | None] = {}
         pending = self.pending[node]
-        pending.append(line)
-        if len(pending) >= self.BATCH:
-            self._flush(node)
+        flush = self._flush
+
+        def write(event: Event, ts: float, clock: int, queue: int, values: tuple[Any, ...]) -> None:
+            name = event.name
+            formatter = formatters[name] if name in formatters else formatters.setdefault(name, event.formatter(node))
+            if formatter is not None:
+                pending.append(formatter(ts, clock, queue, values))
+            else:
+                pending.append(json.dumps(event.record(ts, node, clock, queue, values)) + "\n")
+            if len(pending) >= self.BATCH:
+                flush(node)
+
+        return write
 
     def _flush(self, node: str) -> None:
-        self.files[node].writelines(self.pending[node])
-        self.lines += len(self.pending[node])
-        self.pending[node] = []
+        pending = self.pending[node]
+        self.files[node].writelines(pending)
+        self.lines += len(pending)
+        pending.clear()  # the same list: writers hold it
 
     def close(self) -> None:
         for node, f in self.files.items():
