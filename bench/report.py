@@ -7,75 +7,49 @@ from pathlib import Path
 from typing import Any
 
 from bench.compare import before_after, load_baseline
+from bench.report_tables import ceiling_table, detail, micro_table, profile_table, reference_table
+from bench.textformat import by_rate, cpu, mb, num, rss, verdict
 
 FINDINGS = Path(__file__).with_name("findings.md")
 
 
-def _f(value: float | None, digits: int = 3) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
-
-
-def _mb(size: int | None) -> str:
-    return "n/a" if size is None else f"{size / 1e6:.0f} MB"
-
-
-def _verdict(ok: bool) -> str:
-    return "pass" if ok else "**FAIL**"
-
-
-def _by_rate(results: dict[str, Any]) -> dict[int, dict[str, Any]]:
-    return {int(r["rate"]): r for r in results.get("rates", [])}
-
-
-def _cpu(run: dict[str, Any] | None) -> str:
-    if run is None:
-        return "not measured"
-    return ", ".join(f"{_f(n['cpu_percent'], 1)} %" for n in run["nodes"].values())
-
-
-def _rss(run: dict[str, Any] | None) -> str:
-    if run is None:
-        return "not measured"
-    return ", ".join(f"{n['rss_mb']:.1f}" if n["rss_mb"] is not None else "n/a" for n in run["nodes"].values()) + " MiB"
-
-
 def headline(results: dict[str, Any]) -> list[str]:
-    runs = _by_rate(results)
+    runs = by_rate(results)
     threshold = results["config"]["threshold"]
     lines = ["| figure | target | measured | verdict |", "| --- | --- | --- | --- |"]
     for rate, run in runs.items():
         ratios = ", ".join(f"{n['ratio']:.5f}" for n in run["nodes"].values())
         lines.append(
             f"| rate fidelity at {rate}/s: achieved/configured of node1, node2, node3 "
-            f"| >= {threshold} each | {ratios} | {_verdict(run['pass'])} |"
+            f"| >= {threshold} each | {ratios} | {verdict(run['pass'])} |"
         )
     for rate, run in runs.items():
         target = "p50 <= 0.2 ms, p99 <= 1 ms" if rate == 1000 else "(reported)"
         ok = run["late_p50_ms"] <= 0.2 and run["late_p99_ms"] <= 1.0
         lines.append(
-            f"| tick lateness at {rate}/s (worst node) | {target} | p50 {_f(run['late_p50_ms'])}, "
-            f"p99 {_f(run['late_p99_ms'])}, max {_f(run['late_max_ms'], 2)} ms "
-            f"| {_verdict(ok) if rate == 1000 else ''} |"
+            f"| tick lateness at {rate}/s (worst node) | {target} | p50 {num(run['late_p50_ms'])}, "
+            f"p99 {num(run['late_p99_ms'])}, max {num(run['late_max_ms'], 2)} ms "
+            f"| {verdict(ok) if rate == 1000 else ''} |"
         )
     ceiling = results.get("ceiling", {})
     high, low = ceiling.get("highest_pass"), ceiling.get("lowest_fail")
     at_high = next((p for p in ceiling.get("probes", []) if p["rate"] == high), runs.get(high or 0))
     above = ""
     if at_high is not None:
-        above += f" (lateness there: p50 {_f(at_high['late_p50_ms'])}, p99 {_f(at_high['late_p99_ms'], 1)} ms)"
+        above += f" (lateness there: p50 {num(at_high['late_p50_ms'])}, p99 {num(at_high['late_p99_ms'], 1)} ms)"
     above += f"; {low}/s failed" if low else "; no failing rate found within the probes"
     if ceiling.get("capacity"):
         above += f"; flat out {ceiling['capacity']}/s"
     lines.append(
         f"| throughput ceiling: highest rate per node with all three >= {threshold}, logging on "
-        f"| 10000+ | **{high}/s**{above} | {_verdict(bool(high and high >= 10000))} |"
+        f"| 10000+ | **{high}/s**{above} | {verdict(bool(high and high >= 10000))} |"
     )
     for rate in (100, 1000):
         if rate in runs:
             lat = runs[rate]["latency"]
             lines.append(
                 f"| message latency send -> enqueue at {rate}/s ({lat['count']:,} messages) | (reported) "
-                f"| p50 {_f(lat['p50_ms'])}, p99 {_f(lat['p99_ms'])}, max {_f(lat['max_ms'], 2)} ms | |"
+                f"| p50 {num(lat['p50_ms'])}, p99 {num(lat['p99_ms'])}, max {num(lat['max_ms'], 2)} ms | |"
             )
     delayed = results.get("net_delay")
     if delayed:
@@ -83,10 +57,10 @@ def headline(results: dict[str, Any]) -> list[str]:
         lines.append(
             f"| message latency with `NET_DELAY_MS={delayed['NET_DELAY_MS']}` at {delayed['rate']}/s "
             f"({lat['count']:,} messages) | >= {delayed['NET_DELAY_MS']} ms "
-            f"| p50 {_f(lat['p50_ms'])}, p99 {_f(lat['p99_ms'])}, min {_f(lat.get('min_ms'))}, "
-            f"max {_f(lat['max_ms'], 2)} ms; "
+            f"| p50 {num(lat['p50_ms'])}, p99 {num(lat['p99_ms'])}, min {num(lat.get('min_ms'))}, "
+            f"max {num(lat['max_ms'], 2)} ms; "
             f"achieved/configured {delayed['min_ratio']:.5f} (worst) "
-            f"| {_verdict(lat.get('min_ms') is not None and lat['min_ms'] >= float(delayed['NET_DELAY_MS']))} |"
+            f"| {verdict(lat.get('min_ms') is not None and lat['min_ms'] >= float(delayed['NET_DELAY_MS']))} |"
         )
     startup = results.get("startup", {})
     if startup.get("median_s") is not None:
@@ -120,16 +94,16 @@ def headline(results: dict[str, Any]) -> list[str]:
                 f"| {'>= 500,000 events/s' if key == 'no_output' else '(reported)'} "
                 f"| median {row['events_per_s_median']:,} events/s (min {row['events_per_s_min']:,}, "
                 f"max {row['events_per_s_max']:,}; 3 runs) "
-                f"| {_verdict(row['events_per_s_median'] >= 500_000) if key == 'no_output' else ''} |"
+                f"| {verdict(row['events_per_s_median'] >= 500_000) if key == 'no_output' else ''} |"
             )
     for rate in (6, 1000):
         at_rate = runs.get(rate)
-        lines.append(f"| CPU per node at {rate}/s (% of one core, while ticking) | (reported) | {_cpu(at_rate)} | |")
-        lines.append(f"| memory per node at {rate}/s (peak RSS) | (reported) | {_rss(at_rate)} | |")
+        lines.append(f"| CPU per node at {rate}/s (% of one core, while ticking) | (reported) | {cpu(at_rate)} | |")
+        lines.append(f"| memory per node at {rate}/s (peak RSS) | (reported) | {rss(at_rate)} | |")
     images = results.get("images", {})
     lines.append(
         "| image sizes (`docker image inspect`) | (reported) | "
-        + ", ".join(f"{name} {_mb(size)}" for name, size in images.items())
+        + ", ".join(f"{name} {mb(size)}" for name, size in images.items())
         + " | |"
     )
     for ref in results.get("reference", []):
@@ -140,107 +114,6 @@ def headline(results: dict[str, Any]) -> list[str]:
                 f"| naive {ref['min_ratio']:.4f}..{ref['max_ratio']:.4f}; node {node['min_ratio']:.5f} (worst) | |"
             )
     return lines
-
-
-def detail(results: dict[str, Any]) -> list[str]:
-    out = [
-        "| rate/s | node | ticks | achieved/configured | late p50 | p99 | p99.9 | max (ms) | CPU % | peak RSS MiB |",
-        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    all_runs = [*results.get("rates", [])]
-    for run in all_runs:
-        for name, n in run["nodes"].items():
-            out.append(
-                f"| {run['rate']} | {name} | {n['ticks']:,} | {n['ratio']:.6f} | {_f(n['late_p50_ms'])} "
-                f"| {_f(n['late_p99_ms'])} | {_f(n['late_p999_ms'])} | {_f(n['late_max_ms'], 2)} "
-                f"| {_f(n['cpu_percent'], 1)} | {_f(n['rss_mb'], 1)} |"
-            )
-    out += [
-        "",
-        "| rate/s | messages | latency p50 | p99 | max (ms) | first ticks within | start-up (s) "
-        "| log lines/s (3 nodes) | machine CPU % (of 100 x cores) | rest of the machine % |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    for run in all_runs:
-        lat = run["latency"]
-        out.append(
-            f"| {run['rate']} | {lat['count']:,} | {_f(lat['p50_ms'])} | {_f(lat['p99_ms'])} | {_f(lat['max_ms'], 2)} "
-            f"| {_f(run['first_tick_spread_ms'], 1)} ms | {_f(run['startup_s'], 2)} | {run['lines_per_s']:,.0f} "
-            f"| {_f(run.get('machine_cpu_percent'), 0)} | {_f(run.get('other_cpu_percent'), 0)} |"
-        )
-    return out
-
-
-def reference_table(results: dict[str, Any]) -> list[str]:
-    runs = _by_rate(results)
-    refs: dict[int, dict[str, dict[str, Any]]] = {}
-    for ref in results.get("reference", []):
-        refs.setdefault(int(ref["rate"]), {})[ref["mode"]] = ref
-    out = [
-        "| rate/s | node (asyncio deadlines, network on): achieved/configured, late p50/p99 ms "
-        "| naive `sleep(1/rate)` after the work | thread sleeping to each deadline |",
-        "| ---: | --- | --- | --- |",
-    ]
-
-    def cell(r: dict[str, Any] | None) -> str:
-        if r is None:
-            return "not run"
-        return f"{r['min_ratio']:.5f}; {_f(r['late_p50_ms'])} / {_f(r['late_p99_ms'])}"
-
-    for rate, modes in sorted(refs.items()):
-        out.append(f"| {rate} | {cell(runs.get(rate))} | {cell(modes.get('naive'))} | {cell(modes.get('thread'))} |")
-    return out
-
-
-def ceiling_table(results: dict[str, Any]) -> list[str]:
-    ceiling = results.get("ceiling", {})
-    out = [
-        f"Capacity: asked for far more than they can run, for {_f(ceiling.get('capacity_run_s'), 0)} s, "
-        f"the three nodes ran flat out at {ceiling.get('capacity')} ticks/s each (the slowest; no node can hold "
-        "its capacity for a minute, and ticks it falls over a second behind are skipped). The probes start at "
-        "70 % of it, then bisect:",
-        "",
-        "| rate/s | all >= threshold | worst achieved/configured | late p50 | p99 (ms) | CPU per node % "
-        "| rest of the machine % | problems |",
-        "| ---: | --- | ---: | ---: | ---: | --- | ---: | --- |",
-    ]
-    for p in ceiling.get("probes", []):
-        cpu = ", ".join(_f(v, 0) for v in p["cpu_percent"].values())
-        out.append(
-            f"| {p['rate']} | {'yes' if p['pass'] else 'no'} | {p['min_ratio']:.5f} | {_f(p['late_p50_ms'])} "
-            f"| {_f(p['late_p99_ms'])} | {cpu} | {_f(p.get('other_cpu_percent'), 0)} | {'; '.join(p['problems'])} |"
-        )
-    return out
-
-
-def _part(row: dict[str, Any]) -> str:
-    """A row's label, its leading spaces (nesting) kept in Markdown."""
-    return str(row["part"]).replace("  ", "&nbsp;&nbsp;")
-
-
-def micro_table(results: dict[str, Any]) -> list[str]:
-    rows = results.get("micro")
-    if not rows:
-        return ["(not run)"]
-    intro = "In one process on the host (`python -m bench.micro`), mean per call:"
-    return [intro, "", "| what | microseconds |", "| --- | ---: |", *(f"| {_part(r)} | {r['us']:.2f} |" for r in rows)]
-
-
-def profile_table(results: dict[str, Any]) -> list[str]:
-    profile = results.get("profile")
-    if not profile:
-        return ["(not run)"]
-    out = [
-        f"node1 under cProfile at {profile['rate']}/s for {profile['duration']:g} s, node2 and node3 as its real "
-        f"peers, three processes on loopback (achieved/configured under the profiler: {profile['ratios']}). "
-        "Shares of node1's profiled wall time (cumulative, so nested rows are part of the row above them):",
-        "",
-        "| part | share | calls |",
-        "| --- | ---: | ---: |",
-    ]
-    for row in profile["parts"]:
-        out.append(f"| {_part(row)} | {row['share']:.1%} | {row['calls']:,} |")
-    return out
 
 
 def render(results: dict[str, Any]) -> str:

@@ -9,12 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from node.schema import Event
-
-if TYPE_CHECKING:
-    from node.linkrules import Connectedness
 
 
 class Handle(Protocol):
@@ -63,6 +60,14 @@ class TransportEvents(Protocol):
         """Some link came up or ended (what the connect barrier and the drain wait for)."""
 
 
+class Links(Protocol):
+    """Which peers are connected both ways (node.linkrules.Connectedness in every transport)."""
+
+    def all(self) -> bool: ...
+
+    def count(self) -> int: ...
+
+
 class Transport(Protocol):
     """The node's links to its peers: one outbound and one inbound connection per peer."""
 
@@ -70,8 +75,7 @@ class Transport(Protocol):
         """Listen, then dial every peer (and keep redialling with backoff)."""
 
     @property
-    def links(self) -> Connectedness:
-        """Which peers are connected both ways (node.linkrules, the same in every transport)."""
+    def links(self) -> Links: ...
 
     def missing(self) -> dict[str, str]:
         """Peers not connected both ways, with what is missing."""

@@ -23,7 +23,8 @@ from node.core import NodeCore
 from node.interfaces import TransportEvents
 from node.model import node_seed
 from node.simlog import JsonLinesOutput, Output, SimLog, record_output
-from node.simnet import VirtualNetwork, VirtualTransport
+from node.simnet import VirtualNetwork
+from node.simtransport import VirtualTransport
 from node.virtual import EventHeap, Machine, NodeTime
 
 Sink = Callable[[str, dict[str, Any]], None]

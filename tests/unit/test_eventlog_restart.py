@@ -11,7 +11,8 @@ from node.eventlog import end_torn_line, read_first_tick, read_last_record
 from node.interfaces import LogSink, TransportEvents
 from node.realtime import Node, StreamConsole
 from node.schema import START
-from node.simnet import VirtualNetwork, VirtualTransport
+from node.simnet import VirtualNetwork
+from node.simtransport import VirtualTransport
 from node.virtual import EventHeap, Machine, NodeTime
 
 
