@@ -101,9 +101,7 @@ class NodeCore:
     def _life(self) -> Story:
         self.log_start()
         self.transport.start()
-        self._say(
-            f"rate {self.rate}/s, listening on :{self.config.port}, connecting to {', '.join(self.config.peer_ids)}"
-        )
+        self._say(f"rate {self.rate}/s, port {self.config.port}, connecting to {', '.join(self.config.peer_ids)}")
         timeout = self.config.start_timeout
         connected = yield Wait(lambda: self.stop_reason is not None or self.transport.links.all(), timeout)
         if self.stop_reason is None and not connected:

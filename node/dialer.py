@@ -14,7 +14,16 @@ import socket
 from typing import TYPE_CHECKING
 
 from node.config import Peer
-from node.linkrules import CONNECT_TIMEOUT, OUTBOX_LIMIT, USER_TIMEOUT, Backoff, DelayedFrames
+from node.linkrules import (
+    CONNECT_TIMEOUT,
+    LINK_BROKE,
+    NOT_READING,
+    OUTBOX_LIMIT,
+    USER_TIMEOUT,
+    Backoff,
+    DelayedFrames,
+    why_not_sent,
+)
 from node.wire import encode_frame, encode_hello
 
 if TYPE_CHECKING:
@@ -84,18 +93,22 @@ class OutboundLink:
                 await asyncio.sleep(backoff.next())
 
     # -- frames ---------------------------------------------------------------------------------
+    def _why_not(self, transport: asyncio.Transport | None) -> str | None:
+        # A reset connection is closing a loop iteration or two before _run learns of it, and
+        # write() would drop the frame silently meanwhile: closing counts as not connected.
+        up = transport is not None and not transport.is_closing()
+        return why_not_sent(up, up and transport is not None and transport.get_write_buffer_size() >= OUTBOX_LIMIT)
+
     def send(self, value: int) -> str | None:
         """Write (or queue behind NET_DELAY_MS) one value; None when accepted, else why not."""
         transport = self.transport
-        if transport is None:
-            return "peer not connected"
-        if transport.get_write_buffer_size() >= OUTBOX_LIMIT:
-            return "peer not reading (send buffer full)"
+        why = self._why_not(transport)
+        if why is not None or transport is None:
+            return why
         if not self.delayed.active:
             transport.write(encode_frame(value))
             return None
-        loop = asyncio.get_running_loop()
-        if self.delayed.push(loop.time(), value):
+        if self.delayed.push(asyncio.get_running_loop().time(), value, transport):
             self._schedule_flush()
         return None
 
@@ -106,12 +119,12 @@ class OutboundLink:
 
     def _flush(self) -> None:
         self._flush_handle = None
-        for value in self.delayed.due(asyncio.get_running_loop().time()):
+        for value, sent_on in self.delayed.due(asyncio.get_running_loop().time()):
             transport = self.transport
-            if transport is None:
-                self.network.frame_dropped(self.peer.node_id, value, "link down when the delayed frame was due")
+            if transport is None or transport is not sent_on or transport.is_closing():
+                self.network.frame_dropped(self.peer.node_id, value, LINK_BROKE)
             elif transport.get_write_buffer_size() >= OUTBOX_LIMIT:
-                self.network.frame_dropped(self.peer.node_id, value, "peer not reading (send buffer full)")
+                self.network.frame_dropped(self.peer.node_id, value, NOT_READING)
             else:
                 transport.write(encode_frame(value))
         self._schedule_flush()

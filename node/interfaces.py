@@ -1,8 +1,9 @@
 """The small interfaces the node core (node.core) is written against, and nothing else.
 
-Two implementations of each: real time (node.realtime: asyncio, sockets, a JSON-lines file) and
-virtual time (node.virtual and node.simlog: an event heap, an in-memory network with delays and
-faults, an in-memory or batched log). The core never learns which one it runs on.
+Two implementations of each: real time (node.realtime, node.network, node.dialer,
+node.eventlog: asyncio, sockets, a JSON-lines file) and virtual time (node.virtual, node.simnet,
+node.simtransport, node.simlog: an event heap, an in-memory network with delays and faults, a
+batched log). The core never learns which one it runs on.
 """
 
 from __future__ import annotations

@@ -24,6 +24,17 @@ OUTBOX_LIMIT = 4 * 1024 * 1024  # bytes waiting for a slow peer before sends are
 # 94 of 498 at 5 s; the others sent meanwhile were logged as dropped).
 USER_TIMEOUT = 2.0
 FINISHED = "peer finished sending"  # the reason for a clean end of an inbound link
+# Why a value was not sent: the `reason` of its `drop` line, the same from both transports.
+NOT_CONNECTED = "peer not connected"
+NOT_READING = "peer not reading (send buffer full)"
+LINK_BROKE = "link down or redialled while the delayed frame waited"
+
+
+def why_not_sent(connected: bool, buffer_full: bool) -> str | None:
+    """The drop reason for a value about to go out on a link, None when it may go."""
+    if not connected:
+        return NOT_CONNECTED
+    return NOT_READING if buffer_full else None
 
 
 class Backoff:
@@ -45,7 +56,9 @@ class DelayedFrames:
     """Values waiting out NET_DELAY_MS (+ a uniform jitter up to NET_JITTER_MS) on one link.
 
     Each value is due at send time + delay + jitter, but never before the value sent before it,
-    so the link stays FIFO. `rng` draws the jitter (seeded per node: reproducible runs).
+    so the link stays FIFO. Each remembers the connection it was sent on: if that connection is
+    gone when the value is due (broken, or replaced by a redial), the value is dropped, not sent
+    to whoever answers now. `rng` draws the jitter (seeded per node: reproducible runs).
     """
 
     def __init__(self, delay_s: float, jitter_s: float, rng: random.Random) -> None:
@@ -53,30 +66,31 @@ class DelayedFrames:
         self.jitter_s = jitter_s
         self._rng = rng
         self._last_due = 0.0
-        self.pending: deque[tuple[float, int]] = deque()  # (due, value), in order
+        self.pending: deque[tuple[float, int, object]] = deque()  # (due, value, connection), in order
         self.active = delay_s > 0 or jitter_s > 0  # else values go out at once, never through here
 
-    def push(self, now: float, value: int) -> bool:
-        """Queue `value`; True when it is the only one waiting (the caller sets a timer)."""
+    def push(self, now: float, value: int, connection: object) -> bool:
+        """Queue `value`, sent on `connection`; True when it is the only one waiting (set a timer)."""
         due = now + self.delay_s + (self._rng.random() * self.jitter_s if self.jitter_s else 0.0)
         due = max(due, self._last_due)
         self._last_due = due
-        self.pending.append((due, value))
+        self.pending.append((due, value, connection))
         return len(self.pending) == 1
 
-    def due(self, now: float) -> list[int]:
-        """Take every value due by `now`, in order."""
+    def due(self, now: float) -> list[tuple[int, object]]:
+        """Take every (value, connection) due by `now`, in order."""
         values = []
         pending = self.pending
         while pending and pending[0][0] <= now:
-            values.append(pending.popleft()[1])
+            _, value, connection = pending.popleft()
+            values.append((value, connection))
         return values
 
     def next_due(self) -> float | None:
         return self.pending[0][0] if self.pending else None
 
     def take_all(self) -> list[int]:
-        values = [value for _, value in self.pending]
+        values = [value for _, value, _ in self.pending]
         self.pending.clear()
         return values
 

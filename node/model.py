@@ -1,7 +1,7 @@
 """The model machine's behaviour on one tick, without I/O or time. Pure and deterministic.
 
 A `NodeModel` owns the logical clock, the network queue and a `random.Random` that it never
-seeds itself. The real node (node.lifecycle) and the simulator (node.simulate) both drive it:
+seeds itself. The node core (node.core) drives it, in real time and in the simulator alike:
 the network puts messages in with `deliver`, the clock of the machine calls `tick`.
 """
 

@@ -48,8 +48,8 @@ class Process:
 
     def _timed_out(self) -> None:
         self._timer = None
-        if self._waiting is not None:
-            self._resume(False)
+        if self._waiting is not None:  # what came true at the same instant still counts
+            self._resume(self._waiting.until())
 
     def _resume(self, value: bool) -> None:
         for handle in (self._timer, self._check):

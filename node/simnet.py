@@ -44,7 +44,7 @@ TIMED_OUT = "connection lost: [Errno 110] Connection timed out"
 class Wire:
     """One connection a -> b."""
 
-    __slots__ = ("sender", "receiver", "open", "last_arrival", "held", "stuck", "abort")
+    __slots__ = ("sender", "receiver", "open", "last_arrival", "held", "stuck", "parked", "abort")
 
     def __init__(self, sender: str, receiver: str) -> None:
         self.sender = sender
@@ -53,6 +53,7 @@ class Wire:
         self.last_arrival = 0.0
         self.held: deque[int] = deque()  # arrived, not yet read by the receiver
         self.stuck: deque[int] = deque()  # sent during a cut: unacknowledged
+        self.parked = 0  # of those, how many were already on the wire when the cut began (the oldest)
         self.abort: VirtualHandle | None = None
 
 
@@ -84,7 +85,7 @@ class VirtualNetwork:
         self._jitter_draw = rng.random
         self.ready = ready  # node -> the earliest time it sees a link come up (start offsets)
         self.endpoints: dict[str, Endpoint] = {}  # nodes listening now
-        self.wires: dict[tuple[str, str], Wire] = {}
+        self.wires: list[Wire] = []  # every open connection, oldest first
         self.cuts: dict[frozenset[str], int] = {}  # {a, b}: that link; {a}: every link of a
 
     # -- faults -----------------------------------------------------------------------------------
@@ -102,8 +103,8 @@ class VirtualNetwork:
             self.cuts[nodes] -= 1
             if not self.cuts[nodes]:
                 del self.cuts[nodes]
-            for wire in list(self.wires.values()):
-                if wire.open and wire.stuck and not self.is_cut(wire.sender, wire.receiver):
+            for wire in self._open():
+                if wire.stuck and not self.is_cut(wire.sender, wire.receiver):
                     self._retransmit(wire)
 
         self.heap.at(self.heap.now + seconds, heal)
@@ -112,6 +113,7 @@ class VirtualNetwork:
         if wire.abort is not None:
             wire.abort.cancel()
             wire.abort = None
+        wire.parked = 0
         while wire.stuck:
             self.transmit(wire, wire.stuck.popleft())
 
@@ -120,9 +122,7 @@ class VirtualNetwork:
         endpoint = self.endpoints.pop(node, None)
         if endpoint is not None:
             endpoint.closed = True
-        for wire in list(self.wires.values()):
-            if not wire.open:
-                continue
+        for wire in self._open():
             if wire.sender == node:
                 self.transmit(wire, EOF)  # what it sent still arrives, then the connection ends
             elif wire.receiver == node:
@@ -130,7 +130,7 @@ class VirtualNetwork:
 
     def resume(self, node: str) -> None:
         """A paused node runs again: hand it what waited on its wires."""
-        for wire in list(self.wires.values()):
+        for wire in self._open():
             if wire.receiver == node:
                 self.pump(wire)
 
@@ -141,21 +141,27 @@ class VirtualNetwork:
             return None, "TimeoutError", CONNECT_TIMEOUT
         target = self.endpoints.get(b)
         if target is None:
-            return None, f"[Errno 111] Connect call failed ('{b}', 5000)", self.delay
-        old = self.wires.get((a, b))
-        if old is not None and old.open:  # a restarted peer dialed again: the new one replaces it
-            self.close(old, "replaced", tell_sender=False, tell_receiver=False)
-        wire = self.wires[(a, b)] = Wire(a, b)
+            return None, "[Errno 111] Connection refused", self.delay
+        # An older connection a -> b (from a killed incarnation of a) stays until b verifies this
+        # one and replaces it (node.simtransport), as b's kernel keeps the old socket's data.
+        wire = Wire(a, b)
+        self.wires.append(wire)
         now = self.heap.now
         verify_at = max(now + 2 * self.delay, self.ready.get(b, 0.0))
         target.time.call_at(verify_at, lambda: target.inbound_verified(a, wire))
         return wire, "", max(self.delay, self.ready.get(a, 0.0) - now)
+
+    def _open(self) -> list[Wire]:
+        """The open wires, oldest first (closed ones are forgotten here)."""
+        self.wires = [wire for wire in self.wires if wire.open]
+        return list(self.wires)
 
     def close(self, wire: Wire, reason: str, tell_sender: bool = True, tell_receiver: bool = True) -> None:
         """End a connection: both ends learn it one delay later (a FIN, a reset, an abort)."""
         wire.open = False
         wire.held.clear()
         wire.stuck.clear()
+        wire.parked = 0
         if wire.abort is not None:
             wire.abort.cancel()
         sender, receiver = self.endpoints.get(wire.sender), self.endpoints.get(wire.receiver)
@@ -168,15 +174,19 @@ class VirtualNetwork:
     # -- values on the wire --------------------------------------------------------------------
     def transmit(self, wire: Wire, value: int) -> None:
         if self.cuts and self.is_cut(wire.sender, wire.receiver):
-            wire.stuck.append(value)
-            if wire.abort is None:
-                wire.abort = self.heap.at(self.heap.now + USER_TIMEOUT, lambda: self._abort(wire))
+            self._hold(wire, value, len(wire.stuck))
             return
         heap = self.heap
         arrival = heap.now + self.delay + (self._jitter_draw() * self.jitter if self.jitter else 0.0)
         arrival = max(arrival, wire.last_arrival)  # TCP keeps a link FIFO: no overtaking
         wire.last_arrival = arrival
         heap.at(arrival, partial(self._arrive, wire, value))
+
+    def _hold(self, wire: Wire, value: int, at: int) -> None:
+        """Unacknowledged during a cut: kept in send order; after USER_TIMEOUT the link aborts."""
+        wire.stuck.insert(at, value)
+        if wire.abort is None:
+            wire.abort = self.heap.at(self.heap.now + USER_TIMEOUT, lambda: self._abort(wire))
 
     def _abort(self, wire: Wire) -> None:
         wire.abort = None
@@ -187,9 +197,8 @@ class VirtualNetwork:
         if not wire.open:
             return  # the connection is gone: lost with it
         if self.cuts and self.is_cut(wire.sender, wire.receiver):  # on the wire when the cable was pulled
-            wire.stuck.append(value)
-            if wire.abort is None:
-                wire.abort = self.heap.at(self.heap.now + USER_TIMEOUT, lambda: self._abort(wire))
+            self._hold(wire, value, wire.parked)  # older than anything sent during the cut
+            wire.parked += 1
             return
         receiver = self.endpoints.get(wire.receiver)
         if receiver is not None and value != EOF and not wire.held and receiver.reading(wire):

@@ -10,19 +10,29 @@ from __future__ import annotations
 import random
 
 from node.interfaces import TransportEvents
-from node.linkrules import FINISHED, Backoff, Connectedness, DelayedFrames, missing
+from node.linkrules import (
+    FINISHED,
+    LINK_BROKE,
+    NOT_READING,
+    Backoff,
+    Connectedness,
+    DelayedFrames,
+    missing,
+    why_not_sent,
+)
 from node.simnet import EOF, OUTBOX_FRAMES, RESET, VirtualNetwork, Wire
 from node.virtual import NodeTime, VirtualHandle
 
 
 class _Outbound:
-    __slots__ = ("wire", "up", "backoff", "timer", "delayed", "eof_wanted", "eof_sent", "last_error")
+    __slots__ = ("wire", "up", "backoff", "timer", "flush", "delayed", "eof_wanted", "eof_sent", "last_error")
 
     def __init__(self, delayed: DelayedFrames) -> None:
         self.wire: Wire | None = None
         self.up = False
         self.backoff = Backoff()
-        self.timer: VirtualHandle | None = None
+        self.timer: VirtualHandle | None = None  # the next dial, or the dial's answer
+        self.flush: VirtualHandle | None = None  # when the next delayed value is due
         self.delayed = delayed
         self.eof_wanted = False
         self.eof_sent = False
@@ -42,10 +52,12 @@ class VirtualTransport:
         delay_s: float,
         jitter_s: float,
         rng: random.Random,
+        port: int = 5000,
     ) -> None:
         self.net = network
         self.node_id = node_id
         self.peers = peers
+        self.port = port  # every node's, as compose sets it (only said in `missing`)
         self.events = events
         self.time = time
         self.out = {p: _Outbound(DelayedFrames(delay_s, jitter_s, rng)) for p in peers}
@@ -68,18 +80,20 @@ class VirtualTransport:
 
     def missing(self) -> dict[str, str]:
         return missing(
-            (peer, f"{peer}:5000", out.up, out.last_error, peer in self.inbound) for peer, out in self.out.items()
+            (peer, f"{peer}:{self.port}", out.up, out.last_error, peer in self.inbound)
+            for peer, out in self.out.items()
         )
 
     def send(self, peer: str, value: int) -> str | None:
         out = self.out[peer]
         wire = out.wire
-        if not out.up or wire is None:
-            return "peer not connected"
-        if len(wire.held) + len(wire.stuck) >= OUTBOX_FRAMES:
-            return "peer not reading (send buffer full)"
+        why = why_not_sent(
+            out.up and wire is not None, wire is not None and len(wire.held) + len(wire.stuck) >= OUTBOX_FRAMES
+        )
+        if why is not None or wire is None:
+            return why
         if out.delayed.active:
-            if out.delayed.push(self.time.now(), value):
+            if out.delayed.push(self.time.now(), value, wire):
                 self._flush_at(peer)
             return None
         self.net.transmit(wire, value)
@@ -96,8 +110,8 @@ class VirtualTransport:
     def finish_sending(self) -> None:
         self.stopping = True
         for out in self.out.values():
-            if out.timer is not None and not out.delayed.pending:
-                out.timer.cancel()  # no more dialing
+            if out.timer is not None:
+                out.timer.cancel()  # no more dialing (as node.dialer cancels its dial task)
                 out.timer = None
             if out.delayed.pending and out.up:
                 out.eof_wanted = True  # after the last delayed value (see _flush)
@@ -121,8 +135,9 @@ class VirtualTransport:
             del self.net.endpoints[self.node_id]
         unsent = []
         for peer, out in self.out.items():
-            if out.timer is not None:
-                out.timer.cancel()
+            for handle in (out.timer, out.flush):
+                if handle is not None:
+                    handle.cancel()
             unsent += [(peer, value) for value in out.delayed.take_all()]
             self._send_eof(out)
         for wire in self.inbound.values():
@@ -148,7 +163,7 @@ class VirtualTransport:
     def _outbound_up(self, peer: str, wire: Wire) -> None:
         out = self.out[peer]
         out.timer = None
-        if self.closed:
+        if self.closed or self.stopping:
             return
         if not wire.open:
             self._dial(peer)
@@ -172,28 +187,32 @@ class VirtualTransport:
     def _flush_at(self, peer: str) -> None:
         out = self.out[peer]
         due = out.delayed.next_due()
-        if due is not None:
-            self.time.call_at(due, lambda: self._flush(peer))
+        out.flush = None if due is None else self.time.call_at(due, lambda: self._flush(peer))
 
     def _flush(self, peer: str) -> None:
         out = self.out[peer]
-        for value in out.delayed.due(self.time.now()):
+        for value, sent_on in out.delayed.due(self.time.now()):
             wire = out.wire
-            if not out.up or wire is None:
-                self.events.frame_dropped(peer, value, "link down when the delayed frame was due")
+            if not out.up or wire is None or wire is not sent_on:
+                self.events.frame_dropped(peer, value, LINK_BROKE)
             elif len(wire.held) + len(wire.stuck) >= OUTBOX_FRAMES:
-                self.events.frame_dropped(peer, value, "peer not reading (send buffer full)")
+                self.events.frame_dropped(peer, value, NOT_READING)
             else:
                 self.net.transmit(wire, value)
         if out.delayed.pending:
             self._flush_at(peer)
-        elif out.eof_wanted:
-            self._send_eof(out)
+        else:
+            out.flush = None
+            if out.eof_wanted:
+                self._send_eof(out)
 
     # -- inbound ----------------------------------------------------------------------------------
     def inbound_verified(self, peer: str, wire: Wire) -> None:
         if self.closed or not wire.open:
             return
+        old = self.inbound.get(peer)
+        if old is not None and old is not wire:  # a restarted peer dialed again (node.network does the same)
+            self.net.close(old, "replaced", tell_sender=False, tell_receiver=False)
         self.inbound[peer] = wire
         self._changed(peer)
         self.read(wire)

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from node.config import DEFAULTS, ConfigError
 from node.simulation import KINDS, Fault, cluster, parse_fault, write_simulation
+from node.virtual import SimulationError
 
 EXIT_USAGE = 2
 
@@ -115,7 +116,11 @@ def main(argv: list[str] | None = None) -> int:
     sim = dataclasses.replace(sim, faults=tuple(sorted(faults, key=lambda f: f.at)))
     folder = args.out or Path("logs") / run_id
     started = time.perf_counter()
-    outcome = write_simulation(sim, folder)
+    try:
+        outcome = write_simulation(sim, folder)
+    except SimulationError as error:
+        print(f"simulate: {error}", file=sys.stderr)
+        return 1
     elapsed = time.perf_counter() - started
     duration = sim.configs[0].duration
     print(

@@ -173,12 +173,12 @@ def simulate(sim: Simulation, output: Output | None = None, *, echo: bool = Fals
 
         def transport(events: TransportEvents) -> VirtualTransport:
             rng = random.Random(node_seed(sim.seed, f"{node}/net"))  # as node.realtime seeds NET_JITTER_MS
-            return VirtualTransport(
-                net, node, config.peer_ids, events, clock, config.net_delay_ms / 1000, config.net_jitter_ms / 1000, rng
-            )
+            delay, jitter = config.net_delay_ms / 1000, config.net_jitter_ms / 1000
+            return VirtualTransport(net, node, config.peer_ids, events, clock, delay, jitter, rng, config.port)
 
         def exited(code: int) -> None:
             codes[node][incarnation] = code
+            machine.alive = False  # the process ended: nothing of it runs any more
 
         core = cores[node] = NodeCore(
             config,
@@ -203,6 +203,9 @@ def simulate(sim: Simulation, output: Output | None = None, *, echo: bool = Fals
     ends = [f.at + f.seconds for f in sim.faults]
     limit = max([0.0, *ends]) + config.duration + config.start_timeout + config.drain_timeout + 60
     heap.run(limit)
+    for node, machine in machines.items():
+        if machine.alive and codes[node][-1] is None:  # nothing left to run, and it never ended
+            errors.append(f"t={heap.now:.3f} s: {node}: did not end (its life still waits; a bug)")
     return Outcome(sum(log.lines for log in logs.values()), codes, errors, cores)
 
 

@@ -3,6 +3,7 @@ is lost without a log line, in virtual time and through real sockets."""
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 from typing import Any
 
@@ -59,3 +60,58 @@ def test_real_sockets_honour_the_delay(tmp_path: Path) -> None:
     values = [d for link in logcheck.delays_ms(run).values() for d in link]
     assert values
     assert min(values) >= 20.0  # never sooner (no upper bound here: a busy machine may be slower)
+
+
+class _FakeTransport:
+    """Enough of asyncio.Transport for node.dialer: what was written, and whether it is closing."""
+
+    def __init__(self, closing: bool = False) -> None:
+        self.closing = closing
+        self.written: list[bytes] = []
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+
+class _FakeNetwork:
+    node_id = "node1"
+
+    def __init__(self) -> None:
+        self.dropped: list[tuple[str, int, str]] = []
+
+    def frame_dropped(self, peer: str, value: int, reason: str) -> None:
+        self.dropped.append((peer, value, reason))
+
+
+def test_the_dialer_never_writes_into_a_closing_connection_or_another_one() -> None:
+    """A connection reset is `closing` a loop iteration before the dialer learns it is gone, and
+    asyncio's write() would drop a frame silently then: the send is refused (so it gets a `drop`
+    line). A delayed frame whose connection was replaced by a redial is dropped, not sent on the
+    new one."""
+    import asyncio
+
+    from node.config import Peer
+    from node.dialer import OutboundLink
+    from node.linkrules import LINK_BROKE, NOT_CONNECTED
+
+    async def main() -> None:
+        network = _FakeNetwork()
+        link = OutboundLink(network, Peer("node2", "node2", 5000), 0.0, 0.0, random.Random(1))  # type: ignore[arg-type]
+        link.transport = _FakeTransport(closing=True)  # type: ignore[assignment]
+        assert link.send(7) == NOT_CONNECTED
+        delayed = OutboundLink(network, Peer("node2", "node2", 5000), 0.01, 0.0, random.Random(1))  # type: ignore[arg-type]
+        first, second = _FakeTransport(), _FakeTransport()
+        delayed.transport = first  # type: ignore[assignment]
+        assert delayed.send(8) is None  # held 10 ms
+        delayed.transport = second  # type: ignore[assignment]  # the link broke and was redialled
+        await asyncio.sleep(0.05)
+        assert (first.written, second.written) == ([], [])
+        assert network.dropped == [("node2", 8, LINK_BROKE)]
+
+    asyncio.run(main())
