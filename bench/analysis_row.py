@@ -8,7 +8,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -72,30 +71,41 @@ def analysis_row(lines: int, folder: Path) -> dict[str, Any]:
         row["status"] = "ok"
     row["analysis_s"] = round(elapsed, 2)
     row["analysis_lines_per_s"] = round(count / elapsed) if row["status"] == "ok" else None
-    row["analysis_peak_rss_mb"] = round(peak_kb / 1024) if row["status"] == "ok" else None
+    row["analysis_peak_rss_mb"] = round(peak_kb / 1024) if row["status"] == "ok" and peak_kb is not None else None
     return row
 
 
-def _run_analysis(folder: Path) -> tuple[float, int, str, int]:
-    """`python -m analysis FOLDER`: (seconds, exit code, its output, its own peak RSS in kB).
+# `python -m analysis FOLDER`, then its own high-water mark from /proc (VmHWM: this process's
+# memory only). The rusage of a child is no good here: its maximum includes the suite's own
+# memory, shared with the child between fork and exec.
+_ANALYSE_AND_REPORT = """
+import atexit, runpy, sys
+def report():
+    with open("/proc/self/status") as f:
+        peak = next((line.split()[1] for line in f if line.startswith("VmHWM:")), "")
+    print(f"bench-peak-kb {peak}", file=sys.stderr)
+atexit.register(report)
+sys.argv = ["analysis", sys.argv[1]]
+runpy.run_module("analysis", run_name="__main__", alter_sys=True)
+"""
 
-    os.wait4 gives this one child's resource use (RUSAGE_CHILDREN would be the largest of
-    every child the suite ever waited for)."""
-    with tempfile.TemporaryFile("w+") as out:
-        started = time.perf_counter()
-        process = subprocess.Popen(
-            [sys.executable, "-m", "analysis", str(folder)],
-            cwd=ROOT,
-            text=True,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "MPLBACKEND": "Agg"},
-        )
-        _, status, usage = os.wait4(process.pid, 0)
-        elapsed = time.perf_counter() - started
-        process.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        return elapsed, process.returncode, out.read(), usage.ru_maxrss
+
+def _run_analysis(folder: Path) -> tuple[float, int, str, int | None]:
+    """`python -m analysis FOLDER`: (seconds, exit code, its output, its peak RSS in kB or None)."""
+    started = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-c", _ANALYSE_AND_REPORT, str(folder)],
+        cwd=ROOT,
+        text=True,
+        capture_output=True,
+        check=False,
+        env={**os.environ, "MPLBACKEND": "Agg"},
+        timeout=1800,
+    )
+    elapsed = time.perf_counter() - started
+    peak = next((line.split()[1:] for line in result.stderr.splitlines() if line.startswith("bench-peak-kb")), [])
+    kb = int(peak[0]) if peak and peak[0].isdigit() else None
+    return elapsed, result.returncode, result.stdout + result.stderr, kb
 
 
 def measure_analysis(options: Options) -> dict[str, Any]:
