@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import random
 import socket
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from node.config import Peer
 from node.linkrules import (
@@ -26,8 +26,15 @@ from node.linkrules import (
 )
 from node.wire import encode_frame, encode_hello
 
-if TYPE_CHECKING:
-    from node.network import Network
+
+class LinkOwner(Protocol):
+    """What a link needs of the node's network (node.network.Network)."""
+
+    node_id: str
+
+    def link_changed(self, peer: str, reason: str = "") -> None: ...
+
+    def frame_dropped(self, peer: str, value: int, reason: str) -> None: ...
 
 
 class _OutboundConnection(asyncio.Protocol):
@@ -50,7 +57,7 @@ class _OutboundConnection(asyncio.Protocol):
 class OutboundLink:
     """Keeps one dialed connection to a peer alive: connect, hello, redial with backoff."""
 
-    def __init__(self, network: Network, peer: Peer, delay_s: float, jitter_s: float, rng: random.Random) -> None:
+    def __init__(self, network: LinkOwner, peer: Peer, delay_s: float, jitter_s: float, rng: random.Random) -> None:
         self.network = network
         self.peer = peer
         self.transport: asyncio.Transport | None = None

@@ -88,6 +88,9 @@ class _FakeNetwork:
     def frame_dropped(self, peer: str, value: int, reason: str) -> None:
         self.dropped.append((peer, value, reason))
 
+    def link_changed(self, peer: str, reason: str = "") -> None:
+        pass
+
 
 def test_the_dialer_never_writes_into_a_closing_connection_or_another_one() -> None:
     """A connection reset is `closing` a loop iteration before the dialer learns it is gone, and
@@ -102,10 +105,10 @@ def test_the_dialer_never_writes_into_a_closing_connection_or_another_one() -> N
 
     async def main() -> None:
         network = _FakeNetwork()
-        link = OutboundLink(network, Peer("node2", "node2", 5000), 0.0, 0.0, random.Random(1))  # type: ignore[arg-type]
+        link = OutboundLink(network, Peer("node2", "node2", 5000), 0.0, 0.0, random.Random(1))
         link.transport = _FakeTransport(closing=True)  # type: ignore[assignment]
         assert link.send(7) == NOT_CONNECTED
-        delayed = OutboundLink(network, Peer("node2", "node2", 5000), 0.01, 0.0, random.Random(1))  # type: ignore[arg-type]
+        delayed = OutboundLink(network, Peer("node2", "node2", 5000), 0.01, 0.0, random.Random(1))
         first, second = _FakeTransport(), _FakeTransport()
         delayed.transport = first  # type: ignore[assignment]
         assert delayed.send(8) is None  # held 10 ms
