@@ -14,9 +14,18 @@ from typing import Any
 
 from node.schema import COMMON
 from node.schema import TICK_EVENTS as TICKS
+from node.simulation import Simulation, run_simulation
 
 TICK_EVENTS = tuple(e.name for e in TICKS)
 Record = dict[str, Any]
+
+
+def simulated_run(sim: Simulation) -> dict[str, list[Record]]:
+    """Every node's records of a simulated run, as load_run gives a folder's; the run must end cleanly."""
+    run: dict[str, list[Record]] = {}
+    outcome = run_simulation(sim, lambda node, record: run.setdefault(node, []).append(record))
+    assert outcome.ok, outcome.errors
+    return run
 
 
 def load_run(folder: Path) -> dict[str, list[Record]]:

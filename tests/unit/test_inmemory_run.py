@@ -1,19 +1,16 @@
 """Three nodes of the real node code in memory (virtual time): every run invariant holds."""
 
 import json
-from collections import defaultdict
 from typing import Any
 
 import pytest
 
-from node.simulation import Simulation, cluster, run_simulation
+from node.simulation import Simulation, cluster
 from tests import logcheck
 
 
 def simulate(sim: Simulation) -> dict[str, list[dict[str, Any]]]:
-    records: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    run_simulation(sim, lambda node, record: records[node].append(record))
-    return dict(records)
+    return logcheck.simulated_run(sim)
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])

@@ -7,23 +7,16 @@ import random
 from pathlib import Path
 from typing import Any
 
-from node.simulation import Fault, cluster, run_simulation, write_simulation
+from node.simulation import Fault, cluster, write_simulation
 from tests import logcheck
 from tests.unit.test_inprocess_cluster import make_nodes, run_nodes
 
 Run = dict[str, list[dict[str, Any]]]
 
 
-def collect(sim: Any) -> Run:
-    run: Run = {}
-    outcome = run_simulation(sim, lambda node, record: run.setdefault(node, []).append(record))
-    assert outcome.ok, outcome.errors
-    return run
-
-
 def test_virtual_delay_and_jitter_per_node_keep_every_invariant() -> None:
     env = {"NET_DELAY_MS": "20", "NET_JITTER_MS": "15", "NODE3_NET_DELAY_MS": "100", "MAX_EVENT_NUM": "4"}
-    run = collect(cluster(seed=8, env=env, rates={"node1": 30, "node2": 40, "node3": 50}, duration=20))
+    run = logcheck.simulated_run(cluster(seed=8, env=env, rates={"node1": 30, "node2": 40, "node3": 50}, duration=20))
     assert logcheck.check_run(run, duration=20, max_event_num=4) == []  # FIFO: received values are a prefix
     for (sender, _), values in logcheck.delays_ms(run).items():
         floor = 100 if sender == "node3" else 20

@@ -16,18 +16,11 @@ from node.linkrules import LINK_BROKE
 from node.process import Process, Story, Wait
 from node.simnet import RESET, VirtualNetwork
 from node.simtransport import VirtualTransport
-from node.simulation import Fault, cluster, run_simulation, simulate, write_simulation
+from node.simulation import Fault, cluster, simulate, write_simulation
 from node.virtual import EventHeap, Machine, NodeTime
 from tests import logcheck
 
 Run = dict[str, list[dict[str, Any]]]
-
-
-def collect(sim: Any) -> Run:
-    run: Run = {}
-    outcome = run_simulation(sim, lambda node, record: run.setdefault(node, []).append(record))
-    assert outcome.ok, outcome.errors
-    return run
 
 
 def test_values_on_the_wire_when_a_cut_begins_keep_their_order() -> None:
@@ -36,7 +29,7 @@ def test_values_on_the_wire_when_a_cut_begins_keep_their_order() -> None:
     order when it heals."""
     rates = {"node1": 200, "node2": 200, "node3": 200}
     cut = Fault("cut", ("node1", "node2"), 4.0, 1.5)  # shorter than USER_TIMEOUT: nothing aborts
-    run = collect(cluster(seed=4, duration=8, rates=rates, max_event_num=3, delay=0.05, faults=(cut,)))
+    run = logcheck.simulated_run(cluster(seed=4, duration=8, rates=rates, max_event_num=3, delay=0.05, faults=(cut,)))
     assert logcheck.check_clock_rules(run) == []
     assert logcheck.check_links(run) == []  # received values are a prefix of the sent ones, all accounted
 
@@ -58,7 +51,7 @@ def test_delays_longer_than_the_run_end_cleanly() -> None:
     """Values due minutes after the run ended are dropped at stop with their reason; the
     simulation ends (no stray timer of a stopped node keeps it going)."""
     env = {"NET_DELAY_MS": "60000", "NET_JITTER_MS": "60000", "STATUS_INTERVAL": "0"}
-    run = collect(cluster(seed=1, duration=3, env=env, rates={"node1": 5, "node2": 5, "node3": 5}))
+    run = logcheck.simulated_run(cluster(seed=1, duration=3, env=env, rates={"node1": 5, "node2": 5, "node3": 5}))
     drops = [r for records in run.values() for r in records if r["event"] == "drop"]
     assert drops
     assert {r["reason"] for r in drops} == {"still waiting out NET_DELAY_MS at stop"}
