@@ -18,7 +18,7 @@ from node import __version__
 from node.clock import ClockOverflowError
 from node.config import NodeConfig
 from node.interfaces import Console, Handle, LogSink, Scheduler, Transport, TransportEvents
-from node.linkrules import FINISHED
+from node.linkrules import FINISHED, UNSENT_AT_STOP
 from node.model import Internal, Message, NodeModel, Receive, draw_rate, node_seed
 from node.process import Process, Story, Wait
 from node.schema import (
@@ -114,7 +114,7 @@ class NodeCore:
         yield Wait(lambda: not self.transport.still_sending(), self._drain_seconds())
         self.unfinished = self.transport.still_sending()
         for peer, value in self.transport.close():
-            self.frame_dropped(peer, value, "still waiting out NET_DELAY_MS at stop")
+            self.frame_dropped(peer, value, UNSENT_AT_STOP)
         self.log_stop()
         self.log.close()
         self._on_exit(self.exit_code)

@@ -28,6 +28,7 @@ FINISHED = "peer finished sending"  # the reason for a clean end of an inbound l
 NOT_CONNECTED = "peer not connected"
 NOT_READING = "peer not reading (send buffer full)"
 LINK_BROKE = "link down or redialled while the delayed frame waited"
+UNSENT_AT_STOP = "still waiting out NET_DELAY_MS at stop"
 
 
 def why_not_sent(connected: bool, buffer_full: bool) -> str | None:

@@ -12,7 +12,7 @@ import pytest
 
 from analysis.api import load_and_analyse
 from node.core import NodeCore
-from node.linkrules import LINK_BROKE
+from node.linkrules import LINK_BROKE, UNSENT_AT_STOP
 from node.process import Process, Story, Wait
 from node.simnet import RESET, VirtualNetwork
 from node.simtransport import VirtualTransport
@@ -54,7 +54,7 @@ def test_delays_longer_than_the_run_end_cleanly() -> None:
     run = logcheck.simulated_run(cluster(seed=1, duration=3, env=env, rates={"node1": 5, "node2": 5, "node3": 5}))
     drops = [r for records in run.values() for r in records if r["event"] == "drop"]
     assert drops
-    assert {r["reason"] for r in drops} == {"still waiting out NET_DELAY_MS at stop"}
+    assert {r["reason"] for r in drops} == {UNSENT_AT_STOP}
     assert logcheck.check_links(run) == []
 
 
