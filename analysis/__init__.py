@@ -7,4 +7,5 @@ send, per directed link), messages (per-link accounting), causality (vector cloc
 ordered pairs, Lamport against happens-before), metrics (the summary, typed by node.schema), then
 the outputs: summaryfile (summary.json), report (terminal), markdown (summary.md), plots,
 spacetime (the space-time diagram), shiviz (the ShiViz export), compare (several runs side by side).
+files opens what the loader reads and writes every output (regular files only; never through a link).
 """

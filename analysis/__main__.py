@@ -6,7 +6,8 @@ for the window `--spacetime START:END`, default the first 10 s) and shiviz.log i
 and a headline table on the terminal; with several runs, a comparison table follows.
 
 Exit codes: 0 every run analysed (problems in the input are reported, not fatal); 1 a run had
-nothing that could be analysed; 2 a run folder does not exist or the arguments are wrong.
+nothing that could be analysed, or could not be (one line says why, never a traceback); 2 a run
+folder does not exist, is a link to a folder outside LOG_DIR, or the arguments are wrong.
 """
 
 from __future__ import annotations
@@ -49,9 +50,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def resolve(name: str, log_dir: Path) -> Path | None:
+    """The run folder `name` names (itself, or under `log_dir`); None if neither is a folder.
+
+    A symbolic link is followed only to a folder inside `log_dir` (`latest` is one): the analysis
+    writes into the folder, and a link planted as a run must not lead it to write elsewhere.
+    Raises ValueError (one line) for a link that leads out.
+    """
     for candidate in (Path(name), log_dir / name):
         if candidate.is_dir():
-            return candidate.resolve()
+            folder = candidate.resolve()
+            if candidate.is_symlink() and not folder.is_relative_to(log_dir.resolve()):
+                raise ValueError(f"a link to {folder}, outside {log_dir}: not analysed (name the folder itself)")
+            return folder
     return None
 
 
@@ -76,7 +86,11 @@ def main(argv: list[str] | None = None) -> int:
     names = args.runs or ["latest"]
     folders = []
     for name in names:
-        folder = resolve(name, args.log_dir)
+        try:
+            folder = resolve(name, args.log_dir)
+        except ValueError as error:
+            print(f"analysis: {name}: {error}", file=sys.stderr)
+            return EXIT_USAGE
         if folder is None:
             hint = "no runs yet: start one with `docker compose up`" if name == "latest" else "no such run folder"
             print(f"analysis: {name}: {hint} (looked in . and {args.log_dir})", file=sys.stderr)
@@ -98,6 +112,10 @@ def main(argv: list[str] | None = None) -> int:
             )
         except OSError as error:  # unreadable folder or files, full disk: say so, go on
             print(f"{folder.name}: cannot analyse: {error}", file=sys.stderr)
+            summary = None
+        except Exception as error:  # a bug the input found: one line, not a traceback, and go on
+            what = " ".join(f"{type(error).__name__}: {error}".split())[:300]
+            print(f"{folder.name}: cannot analyse (a bug of the analysis, please report): {what}", file=sys.stderr)
             summary = None
         if summary is None:
             code = EXIT_NOTHING

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+from analysis.files import regular_size
 from analysis.loader import load_run
 from analysis.markdown import write_markdown
 from analysis.metrics import Analysis, analyse
@@ -41,7 +42,7 @@ def analyse_folder(
     """Analyse one run folder, write its outputs and print its report (only its problems, on
     stderr, when `quiet`); None if there was nothing to analyse. `where` names the folder in the
     report's last line; `window` is spacetime.png's (default: the first 10 s)."""
-    size = sum(p.stat().st_size for p in folder.glob("*.jsonl"))
+    size = sum(regular_size(p) for p in folder.glob("*.jsonl"))  # the loader reads nothing else
 
     def progress(text: str) -> None:
         if size > PROGRESS_BYTES:

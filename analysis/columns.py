@@ -3,7 +3,8 @@
 The loader keeps Python lists (appending is what a million lines cost least); every figure is
 computed over arrays. Integers beyond int64 exist only in corrupt logs (a clock is capped at
 2^32-1, and orjson reads nothing beyond 2^64): clocks are clipped to int64, message values become
-`NO_VALUE`, which matches nothing.
+`NO_VALUE`, which matches nothing. Times are clipped to +-MAX_SECONDS, so that the difference of
+any two (a span, a delay in ms) stays finite: a valid log may hold any finite float.
 """
 
 from __future__ import annotations
@@ -20,6 +21,12 @@ IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 INT64 = np.iinfo(np.int64)
 NO_VALUE = INT64.min  # a message value beyond int64: matches nothing
+MAX_SECONDS = 2.0**62  # a time beyond this (about 1.5e11 years from 1970) is only in corrupt logs
+
+
+def seconds(values: list[float]) -> FloatArray:
+    """Times as float64, clipped into +-MAX_SECONDS."""
+    return np.clip(np.asarray(values, dtype=np.float64), -MAX_SECONDS, MAX_SECONDS)
 
 
 def int64(values: list[int]) -> IntArray:
@@ -58,7 +65,7 @@ class Columns:
 
 
 def columns(log: NodeLog) -> Columns:
-    ts = np.asarray(log.tick_ts, dtype=np.float64)
+    ts = seconds(log.tick_ts)
     clock = int64(log.tick_clock)
     kind = np.asarray(log.tick_kind, dtype=np.int64)
     prev = np.empty_like(clock)
@@ -83,7 +90,7 @@ def columns(log: NodeLog) -> Columns:
         receives=np.flatnonzero(kind == RECEIVE),
         sends=np.flatnonzero(kind == SEND),
         receive_value=message_values(log.receive_value),
-        receive_enq_ts=np.asarray(log.receive_enq_ts, dtype=np.float64),
+        receive_enq_ts=seconds(log.receive_enq_ts),
         send_value=message_values(log.send_value),
         send_peers=np.asarray(log.send_peers, dtype=np.int64),
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from analysis.files import write_text
 from analysis.report import fmt, markdown_table, text_table
 from node.schema import Summary
 
@@ -63,15 +64,17 @@ def comparison_text(summaries: list[Summary]) -> str:
 
 def write_comparison(summaries: list[Summary], folder: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
-    md = folder / "comparison.md"
-    md.write_text(
+    md = write_text(
+        folder,
+        "comparison.md",
         "# Runs compared\n\n" + markdown_table(HEADER, comparison_rows(summaries)) + "\n\n"
         "MEN is MAX_EVENT_NUM; nodes are listed slowest first; `clock/s` is the logical clock's "
-        "rate against system time.\n"
+        "rate against system time.\n",
     )
-    js = folder / "comparison.json"
-    js.write_text(
+    js = write_text(
+        folder,
+        "comparison.json",
         json.dumps([{"run": s["run"], "nodes": s["nodes"], "messages": s.get("messages")} for s in summaries], indent=2)
-        + "\n"
+        + "\n",
     )
     return [md, js]

@@ -5,19 +5,28 @@ log format (`node.schema`) and keeps what is usable, as columns. A problem (trun
 non-JSON, unknown event, a field missing or of the wrong type, missing node file) becomes a
 `Problem` with file and line; the rest of the run is still loaded. A node's records are checked
 against the format of its current incarnation: the `format` of its latest start line (1 without).
+
+Whatever a run folder holds, what it can make the analysis read, keep and compute is bounded:
+only regular files are read (analysis.files: no FIFO, device or link), a line at a time within
+MAX_LINE and a file a CHUNK at a time; a run names at most MAX_NODES node ids (a line naming one
+more is a problem: per-pair matching and per-node figures stay small), a file at most
+MAX_PEER_SETS destination lists; a file's first MAX_PROBLEMS problems are listed, the rest counted.
 """
 
 from __future__ import annotations
 
-import json
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 
+from analysis.files import open_regular
+from node.clock import MAX_CLOCK
+from node.config import NODE_ID_PATTERN
 from node.schema import FORMAT, TICK_EVENTS, record_problem
 
 TICK_KINDS = {event.name: kind for kind, event in enumerate(TICK_EVENTS)}
@@ -34,6 +43,15 @@ _FAST_PATH = {
 }
 if {e.name: tuple((f.name, f.type) for f in e.fields) for e in TICK_EVENTS} != _FAST_PATH:
     raise ImportError("node.schema's tick events changed: update analysis.loader's fast path and _FAST_PATH")
+
+# Bounds on what a crafted run folder can make the analysis hold or compute (each beyond: a problem).
+MAX_NODES = 100  # node ids in a run, files and names in records together (matching is per pair)
+MAX_PEER_SETS = 1000  # distinct `to` lists in one file (a run of N nodes has N)
+MAX_LINE = 1 << 20  # bytes in a line (the longest a node writes, its start line, is a few hundred)
+MAX_PROBLEMS = 10_000  # problems listed per file; more are counted
+MAX_RUN_JSON = 1 << 20  # bytes of run.json
+CHUNK = 1 << 23  # bytes read at a time: memory stays at a chunk, whatever the file's size
+TOO_LONG = b"\xff too long"  # stands for a line over MAX_LINE (found by identity; orjson rejects it)
 
 
 @dataclass(frozen=True)
@@ -139,128 +157,87 @@ def _full_check(record: Any, version: int, node: str, name: str) -> str | None:
     return why
 
 
-def _peer_set(to: Any, codes: dict[tuple[str, ...], int], log: NodeLog) -> int | None:
-    """The index of a send's `to` in log.peer_sets (added when new); None if it is not a list of ids."""
-    if type(to) is not list:
-        return None
+def _admit(names: list[str], ids: set[str]) -> str | None:
+    """Add valid node ids to the run's `ids`; why not, when that would pass MAX_NODES (none added)."""
+    new = [name for name in dict.fromkeys(names) if name not in ids]
+    if len(ids) + len(new) > MAX_NODES:
+        return f"names node {new[0]!r}: more than {MAX_NODES} node ids in the run, not analysed"
+    ids.update(new)
+    return None
+
+
+def _add_peer_set(to: list[str], codes: dict[tuple[str, ...], int], log: NodeLog, ids: set[str]) -> str | None:
+    """Give a valid send's `to` its index in log.peer_sets (kept in `codes`); why not, past a bound."""
     key = tuple(to)
-    code = codes.get(key)  # TypeError for an unhashable entry: the caller's full check says why
-    if code is None and all(type(peer) is str for peer in key):
-        code = codes[key] = len(log.peer_sets)
+    if key in codes:
+        return None
+    if len(codes) >= MAX_PEER_SETS:
+        return f"more than {MAX_PEER_SETS} distinct destination lists in one file, not analysed"
+    why = _admit(to, ids)
+    if why is None:
+        codes[key] = len(log.peer_sets)
         log.peer_sets.append(key)
-    return code
+    return why
 
 
-def load_node(path: Path, problems: list[Problem]) -> NodeLog | None:
-    """Parse one node's file; None if it holds no usable record at all.
+def _chunks(file: BinaryIO) -> Iterator[tuple[list[bytes], int, bool]]:
+    """The file's lines, a chunk at a time: (lines without their newline, number of the first, and
+    whether the last of them is unterminated). A line longer than MAX_LINE is never held whole:
+    it is given as TOO_LONG, the bytes past the bound thrown away as they are read."""
+    number, carry, skipping = 1, b"", False  # carry: the line begun in the last chunk
+    while block := file.read(CHUNK):
+        lines = block.split(b"\n")
+        lines[0] = TOO_LONG if skipping else carry + lines[0]
+        carry = lines.pop()
+        skipping = carry is TOO_LONG or len(carry) > MAX_LINE
+        if skipping:
+            carry = TOO_LONG
+        if lines:
+            if max(map(len, lines)) > MAX_LINE:  # rare: replace the long ones
+                lines = [TOO_LONG if len(line) > MAX_LINE else line for line in lines]
+            yield lines, number, False
+            number += len(lines)
+    if carry:
+        yield [carry], number, True
+
+
+def load_node(path: Path, problems: list[Problem], ids: set[str] | None = None) -> NodeLog | None:
+    """Parse one node's file; None if it holds no usable record at all. `ids`: the node ids of the
+    run so far (at most MAX_NODES), updated; a line naming one more is a problem.
 
     Columns of numbers and shared strings, no object per line: with an object per receive and send
     the cyclic garbage collector kept rescanning them (1.3 s a million lines, against 2.6 s with
     objects and a check function per line; measured 2026-11-26).
     """
-    name = path.name
-    log = NodeLog(node=path.stem, file=name)
     try:
-        data = path.read_bytes()
+        file = open_regular(path)
     except OSError as error:
-        problems.append(Problem(name, None, f"cannot read: {error.strerror or error}"))
+        problems.append(Problem(path.name, None, f"cannot read: {error.strerror or error}"))
         return None
-    lines = data.split(b"\n")
-    unterminated = len(lines) if not data.endswith(b"\n") else -1  # the last line, if it lacks its \n
-    decode = orjson.loads  # 0.7 us a line against 2.2 us for json's fastest path (measured)
+    with file:
+        return read_node(file, path.name, problems, ids)
+
+
+def read_node(file: BinaryIO, name: str, problems: list[Problem], ids: set[str] | None = None) -> NodeLog | None:
+    """load_node on an open file (or a simulation's lines in memory) named `name` (<node>.jsonl)."""
+    log = NodeLog(node=name.removesuffix(".jsonl"), file=name)
+    listed, counted = len(problems), [0]  # problems before this file's; this file's beyond MAX_PROBLEMS
+
+    def problem(line: int | None, message: str) -> None:
+        if len(problems) - listed < MAX_PROBLEMS:
+            problems.append(Problem(name, line, message))
+        else:
+            counted[0] += 1
+
+    if ids is None:
+        ids = {log.node}
+    try:
+        _parse(file, log, ids, problem)
+    except OSError as error:
+        problem(None, f"cannot read: {error.strerror or error}")
+    if counted[0]:
+        problems.append(Problem(name, None, f"{counted[0]:,} more problems, not listed"))
     kinds = TICK_KINDS
-    node = log.node
-    version = 1  # the format of the current incarnation: its start line's `format`
-    codes: dict[tuple[str, ...], int] = {}
-    tick_ts, tick_clock, tick_queue = log.tick_ts.append, log.tick_clock.append, log.tick_queue.append
-    tick_kind, tick_late = log.tick_kind.append, log.tick_late_ms.append
-    receive_from, receive_value = log.receive_from.append, log.receive_value.append
-    receive_enq, send_value, send_peers = log.receive_enq_ts.append, log.send_value.append, log.send_peers.append
-    for number, line in enumerate(lines, 1):
-        try:
-            record = decode(line)
-        except orjson.JSONDecodeError:
-            if line.strip():  # blank lines are not records
-                bad = "truncated last line (node killed while writing?)" if number == unterminated else "not JSON"
-                problems.append(Problem(name, number, bad))
-            continue
-        try:
-            kind = kinds[record["event"]]
-        except (KeyError, TypeError):  # another event, or not an object with a usable event
-            kind = -1
-        if kind >= 0:
-            # The fast path: every field of the three tick events, as record_problem checks it
-            # (numbers finite: x - x is 0.0 only for a finite float). Anything else: the full check.
-            peers = None
-            try:
-                ts, late, clock = record["ts"], record["late_ms"], record["clock"]
-                ok = (
-                    type(clock) is int
-                    and type(record["queue"]) is int
-                    and type(record["tick"]) is int
-                    and ((type(ts) is float and ts - ts == 0.0) or type(ts) is int)
-                    and ((type(late) is float and late - late == 0.0) or type(late) is int)
-                    and record["node"] == node
-                )
-                if ok and kind == RECEIVE:
-                    enq = record["enq_ts"]
-                    ok = (
-                        type(record["value"]) is int
-                        and type(record["from"]) is str
-                        and ((type(enq) is float and enq - enq == 0.0) or type(enq) is int)
-                    )
-                elif ok and kind == SEND:
-                    peers = _peer_set(record["to"], codes, log)
-                    ok = peers is not None and type(record["value"]) is int
-            except (KeyError, TypeError):
-                ok = False
-            if not ok:
-                why = _full_check(record, version, node, name)
-                if why is not None:
-                    problems.append(Problem(name, number, why))
-                    continue
-                # Valid after all: the fast path may be stricter than the schema, never more lenient.
-                ts, late, clock = record["ts"], record["late_ms"], record["clock"]
-                if kind == SEND:
-                    peers = _peer_set(record["to"], codes, log)
-            tick_ts(ts)
-            tick_clock(clock)
-            tick_queue(record["queue"])
-            tick_kind(kind)
-            tick_late(late)
-            if kind == RECEIVE:
-                receive_from(record["from"])
-                receive_value(record["value"])
-                receive_enq(record["enq_ts"])
-            elif kind == SEND:
-                assert peers is not None  # a valid send's `to` is a list of ids: it has its peer set
-                send_value(record["value"])
-                send_peers(peers)
-            continue
-        own = version
-        if type(record) is dict and record.get("event") == "start":  # a start line is read by its own format
-            stated = record.get("format", 1)
-            own = stated if type(stated) is int else 1
-        why = _full_check(record, own, node, name)
-        if why is not None:
-            problems.append(Problem(name, number, why))
-            continue
-        event = record["event"]
-        log.events[event] += 1
-        log.marks.append((len(log.tick_ts), record["clock"]))
-        if event == "start":
-            if own > FORMAT:
-                problems.append(Problem(name, number, f"log format {own}: newer than this analysis ({FORMAT})"))
-            if log.starts:
-                log.restarts.append(len(log.tick_ts))
-            log.starts.append(record)
-            version = own
-        elif event == "drop":
-            log.drops.append((record["to"], record["value"], record["reason"]))
-        elif event == "stop":
-            log.stops.append(record)
-        elif event == "stall":
-            log.stalls.append(record)
     for event in TICK_EVENTS:  # counted here, not per line
         count = log.tick_kind.count(kinds[event.name])
         if count:
@@ -275,28 +252,177 @@ def load_node(path: Path, problems: list[Problem]) -> NodeLog | None:
     return log
 
 
+def _parse(file: BinaryIO, log: NodeLog, ids: set[str], problem: Callable[[int | None, str], None]) -> None:
+    """Every line of `file` into `log`'s columns, or as a problem."""
+    name = log.file
+    decode = orjson.loads  # 0.7 us a line against 2.2 us for json's fastest path (measured)
+    kinds = TICK_KINDS
+    node = log.node
+    top = MAX_CLOCK  # a local: read on every line
+    version = 1  # the format of the current incarnation: its start line's `format`
+    codes: dict[tuple[str, ...], int] = {}
+    tick_ts, tick_clock, tick_queue = log.tick_ts.append, log.tick_clock.append, log.tick_queue.append
+    tick_kind, tick_late = log.tick_kind.append, log.tick_late_ms.append
+    receive_from, receive_value = log.receive_from.append, log.receive_value.append
+    receive_enq, send_value, send_peers = log.receive_enq_ts.append, log.send_value.append, log.send_peers.append
+    for lines, first, unterminated in _chunks(file):
+        for number, line in enumerate(lines, first):
+            try:
+                record = decode(line)
+            except orjson.JSONDecodeError:
+                if line is TOO_LONG:
+                    problem(number, f"longer than {MAX_LINE:,} bytes: not read")
+                elif line.strip():  # blank lines are not records
+                    problem(number, "truncated last line (node killed while writing?)" if unterminated else "not JSON")
+                continue
+            try:
+                kind = kinds[record["event"]]
+            except (KeyError, TypeError):  # another event, or not an object with a usable event
+                kind = -1
+            if kind >= 0:
+                # The fast path: every field of the three tick events, as record_problem checks it
+                # (numbers finite: x - x is 0.0 only for a finite float; clocks, values and queue
+                # within 0..MAX_CLOCK), from a node id already in `ids`, to a `to` list already
+                # seen. Anything else: the full check, then the bounds on ids and lists.
+                peers = -1
+                try:
+                    ts, late, clock, queue = record["ts"], record["late_ms"], record["clock"], record["queue"]
+                    ok = (
+                        type(clock) is int
+                        and 0 <= clock <= top
+                        and type(queue) is int
+                        and 0 <= queue <= top
+                        and type(record["tick"]) is int
+                        and ((type(ts) is float and ts - ts == 0.0) or type(ts) is int)
+                        and ((type(late) is float and late - late == 0.0) or type(late) is int)
+                        and record["node"] == node
+                    )
+                    if ok and kind == RECEIVE:
+                        enq, value = record["enq_ts"], record["value"]
+                        ok = (
+                            type(value) is int
+                            and 0 <= value <= top
+                            and record["from"] in ids
+                            and ((type(enq) is float and enq - enq == 0.0) or type(enq) is int)
+                        )
+                    elif ok and kind == SEND:
+                        value, to = record["value"], record["to"]
+                        peers = codes.get(tuple(to), -1) if type(to) is list else -1
+                        ok = peers >= 0 and type(value) is int and 0 <= value <= top
+                except (KeyError, TypeError):  # a field missing, or unhashable (`from`, `to`)
+                    ok = False
+                if not ok:
+                    why = _full_check(record, version, node, name)
+                    if why is None and kind == RECEIVE:
+                        why = _admit([record["from"]], ids)
+                    elif why is None and kind == SEND:
+                        why = _add_peer_set(record["to"], codes, log, ids)
+                    if why is not None:
+                        problem(number, why)
+                        continue
+                    # Valid after all: the fast path may be stricter than the schema, never more lenient.
+                    ts, late, clock, queue = record["ts"], record["late_ms"], record["clock"], record["queue"]
+                    if kind == SEND:
+                        peers = codes[tuple(record["to"])]
+                tick_ts(ts)
+                tick_clock(clock)
+                tick_queue(queue)
+                tick_kind(kind)
+                tick_late(late)
+                if kind == RECEIVE:
+                    receive_from(record["from"])
+                    receive_value(record["value"])
+                    receive_enq(record["enq_ts"])
+                elif kind == SEND:
+                    send_value(record["value"])
+                    send_peers(peers)
+                continue
+            own = version
+            if type(record) is dict and record.get("event") == "start":  # a start line is read by its own format
+                stated = record.get("format", 1)
+                own = stated if type(stated) is int else 1
+            why = _full_check(record, own, node, name)
+            if why is None and record["event"] == "drop":
+                why = _admit([record["to"]], ids)
+            if why is not None:
+                problem(number, why)
+                continue
+            event = record["event"]
+            log.events[event] += 1
+            log.marks.append((len(log.tick_ts), record["clock"]))
+            if event == "start":
+                if own > FORMAT:
+                    problem(number, f"log format {own}: newer than this analysis ({FORMAT})")
+                if log.starts:
+                    log.restarts.append(len(log.tick_ts))
+                log.starts.append(record)
+                version = own
+            elif event == "drop":
+                log.drops.append((record["to"], record["value"], record["reason"]))
+            elif event == "stop":
+                log.stops.append(record)
+            elif event == "stall":
+                log.stalls.append(record)
+
+
+def _read_info(folder: Path, problems: list[Problem]) -> dict[str, Any]:
+    """run.json as an object ({} if absent); anything else in its place is a problem."""
+    path = folder / "run.json"
+    if not path.exists() and not path.is_symlink():
+        return {}
+    try:
+        with open_regular(path) as file:
+            data = file.read(MAX_RUN_JSON + 1)
+    except OSError as error:
+        problems.append(Problem(path.name, None, f"cannot read: {error.strerror or error}"))
+        return {}
+    if len(data) > MAX_RUN_JSON:
+        problems.append(Problem(path.name, None, f"longer than {MAX_RUN_JSON:,} bytes: not read"))
+        return {}
+    try:
+        info = orjson.loads(data)  # its depth limit (1024) raises, where json's recursion would not be caught
+    except orjson.JSONDecodeError:
+        problems.append(Problem(path.name, None, "not readable JSON"))
+        return {}
+    return info if type(info) is dict else {}
+
+
+def _node_files(folder: Path, problems: list[Problem]) -> list[Path]:
+    """The folder's *.jsonl files named by a node id, at most MAX_NODES of them (sorted)."""
+    paths: list[Path] = []
+    for path in sorted(folder.glob("*.jsonl")):
+        if not NODE_ID_PATTERN.fullmatch(path.stem):
+            problems.append(Problem(path.name, None, "not read: its name is not a node id"))
+        elif len(paths) == MAX_NODES:
+            problems.append(Problem(path.name, None, f"not read: more than {MAX_NODES} node files"))
+        else:
+            paths.append(path)
+    return paths
+
+
+def _listed_peers(log: NodeLog) -> list[str]:
+    """The node ids a node's configuration lists as its peers (entries "id", "id@host:port" or "id:port")."""
+    peers = log.config.get("peers") or log.config.get("nodes")
+    entries = [peer for peer in peers[:MAX_NODES] if type(peer) is str] if type(peers) is list else []
+    names = (entry.split("@", 1)[0].split(":", 1)[0] for entry in entries)
+    return [name for name in names if NODE_ID_PATTERN.fullmatch(name)]
+
+
 def load_run(folder: Path) -> RunData:
     problems: list[Problem] = []
     nodes: dict[str, NodeLog] = {}
+    paths = _node_files(folder, problems)
+    ids = {path.stem for path in paths}  # the run's node ids: its files', then those its records name
     # One file after another: parsing in worker processes was slower (measured 5.3 s against
     # 4.0 s for 960k lines), because sending the parsed records back costs more than it saves.
-    for path in sorted(folder.glob("*.jsonl")):
-        log = load_node(path, problems)
+    for path in paths:
+        log = load_node(path, problems, ids)
         if log is not None:
             nodes[log.node] = log
-    info: dict[str, Any] = {}
-    run_file = folder / "run.json"
-    if run_file.exists():
-        try:
-            loaded = json.loads(run_file.read_text())
-            info = loaded if isinstance(loaded, dict) else {}
-        except (OSError, ValueError):
-            problems.append(Problem("run.json", None, "not readable JSON"))
+    info = _read_info(folder, problems)
     # Every peer a node was configured with should have a log of its own.
     for log in list(nodes.values()):
-        peers = log.config.get("peers") or log.config.get("nodes") or []
-        for peer in peers if isinstance(peers, list) else []:
-            peer_id = str(peer).split("@", 1)[0].split(":", 1)[0]
+        for peer_id in dict.fromkeys(_listed_peers(log)):
             if peer_id != log.node and peer_id not in nodes:
                 problems.append(Problem(f"{peer_id}.jsonl", None, "missing: a node lists it as a peer"))
     return RunData(folder=folder, nodes=nodes, problems=list(dict.fromkeys(problems)), info=info)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from analysis.files import write_text
 from analysis.report import (
     HEADLINE,
     causality_lines,
@@ -97,6 +98,7 @@ def write_markdown(summary: Summary, folder: Path, figures: list[Path]) -> Path:
             str(lk["dropped"]),
             str(lk["received"]),
             str(lk["left"]),
+            str(lk.get("in_flight", 0)),
             str(lk["lost"]),
             str(lk["duplicated"] + lk["unmatched"]),
             str(lk["unaccounted"]),
@@ -114,6 +116,7 @@ def write_markdown(summary: Summary, folder: Path, figures: list[Path]) -> Path:
                 "dropped",
                 "received",
                 "left in queue",
+                "in flight at end",
                 "lost",
                 "dup/unknown",
                 "unaccounted",
@@ -132,6 +135,4 @@ def write_markdown(summary: Summary, folder: Path, figures: list[Path]) -> Path:
     if figures:
         out += ["", "## Figures", ""]
         out += [f"![{p.stem}]({p.name})" for p in figures]
-    path = folder / "summary.md"
-    path.write_text("\n".join(out) + "\n")
-    return path
+    return write_text(folder, "summary.md", "\n".join(out) + "\n")

@@ -8,7 +8,9 @@ logged as dropped to B. Each of B's receives from A, in B's order, is looked up 
 - a value that never left A (never sent, or dropped): unmatched; from a node without a log, too;
 - matched, but at an earlier position than a value already received: an order violation;
 - positions skipped by the receives are lost in the middle; those after the last value received
-  are in B's queue at its last stop (`queue_by_peer`) or else lost at the tail.
+  are in B's queue at its last stop (`queue_by_peer`), or still unacknowledged at A's last stop
+  (`unacked`, format 3: the newest values A sent and did not drop, node.channel) and so in
+  flight when the run ended, or else lost at the tail.
 
 Lamport's clock condition (receive clock > send clock) is checked here for every matched message,
 once: the per-link accounting (analysis.messages) and causality's message edges both read it.
@@ -40,8 +42,9 @@ class LinkMatch:
     dropped: int  # of those (distinct values), logged as dropped by the sender
     departed: int  # sends that left: sent less the dropped values
     left: int  # in the receiver's queue at its last stop
-    unreceived: int  # departed after the last value received: in the queue, or lost at the tail
-    lost: int  # departed, never received, not in the queue
+    unreceived: int  # departed after the last value received: in the queue, in flight, or lost at the tail
+    in_flight: int  # unreceived, not in the queue, unacknowledged at the sender's stop (on the wire at the end)
+    lost: int  # departed, never received, not in the queue, not in flight
     receives: IntArray  # this link's receives: their indices among the receiver's receives, in order
     status: IntArray  # per receive: MATCHED, DUPLICATED, NOT_SENT or NO_LOG
     matched: IntArray  # indices into `receives` of the matched ones, in order; then one entry each:
@@ -149,12 +152,23 @@ def _match_link(a: str, b: str, logs: dict[str, NodeLog], cols: dict[str, Column
     stops = logs[b].stops if b in logs else []
     left = int(stops[-1]["queue_by_peer"].get(a, 0)) if stops else 0
     unreceived = departed.size - 1 - last
-    counts = (sent, dropped, int(departed.size), left, unreceived, middle + max(0, unreceived - left))
+    final = _final_stop(logs[a]) if a in logs else None
+    unacked = final.get("unacked", {}) if final is not None else {}
+    waiting = max(0, unreceived - left)
+    in_flight = min(waiting, int(unacked.get(b, 0)) if isinstance(unacked, dict) else 0)
+    counts = (sent, dropped, int(departed.size), left, unreceived, in_flight, middle + waiting - in_flight)
     send = s.sends[departed[position]]
     got = mine[matched]
     clocks = (s.clock[send], r.clock[r.receives[got]])
     delays = (r.receive_enq_ts[got] - s.ts[send]) * 1000
     return LinkMatch(a, b, *counts, mine, status, matched, send, late, *clocks, delays)
+
+
+def _final_stop(log: NodeLog) -> dict[str, object] | None:
+    """The stop line of the node's last incarnation, if it wrote one (a killed one did not)."""
+    if not log.stops or (log.starts and log.stops[-1]["ts"] < log.starts[-1]["ts"]):
+        return None
+    return log.stops[-1]
 
 
 def match_messages(logs: dict[str, NodeLog], given: dict[str, Columns] | None = None) -> Matching:

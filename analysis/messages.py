@@ -29,7 +29,8 @@ class LinkReport:
     dropped: int = 0  # of those, logged as dropped by the sender
     received: int = 0  # matched receives
     left: int = 0  # in the receiver's queue at its (last) stop
-    lost: int = 0  # left the sender, never received, not in the queue
+    in_flight: int = 0  # unacknowledged at the sender's stop: on the wire when the run ended
+    lost: int = 0  # left the sender, never received, not in the queue, not in flight
     duplicated: int = 0  # received more than once
     unmatched: int = 0  # received but never sent (or dropped), or from a node without a log
     order_violations: int = 0  # received after a later value
@@ -43,8 +44,8 @@ class LinkReport:
 
     @property
     def unaccounted(self) -> int:
-        """Messages the logs cannot place: sent - dropped - received - left (0 on a clean run)."""
-        return self.sent - self.dropped - self.received - self.left
+        """Messages the logs cannot place: sent - dropped - received - left - in flight (0 on a clean run)."""
+        return self.sent - self.dropped - self.received - self.left - self.in_flight
 
     def as_dict(self) -> Link:
         return {
@@ -54,6 +55,7 @@ class LinkReport:
             "dropped": self.dropped,
             "received": self.received,
             "left": self.left,
+            "in_flight": self.in_flight,
             "lost": self.lost,
             "duplicated": self.duplicated,
             "unmatched": self.unmatched,
@@ -101,6 +103,7 @@ def link_reports(matching: Matching, nodes: dict[str, NodeLog]) -> list[LinkRepo
             dropped=link.dropped,
             received=link.received,
             left=link.left,
+            in_flight=link.in_flight,
             lost=link.lost,
             duplicated=link.duplicated,
             unmatched=link.unmatched,
@@ -126,6 +129,7 @@ def totals(links: list[LinkReport]) -> Messages:
         "dropped": sum(link.dropped for link in links),
         "received": received,
         "left": sum(link.left for link in links),
+        "in_flight": sum(link.in_flight for link in links),
         "lost": sum(link.lost for link in links),
         "duplicated": sum(link.duplicated for link in links),
         "unmatched": sum(link.unmatched for link in links),

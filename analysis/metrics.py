@@ -26,6 +26,7 @@ from analysis.loader import INTERNAL, RECEIVE, NodeLog, RunData
 from analysis.matching import match_messages
 from analysis.messages import link_reports, totals
 from analysis.stats import percentiles
+from node.config import RUN_ID_PATTERN
 from node.schema import SUMMARY_SCHEMA, Gap, NodeSummary, RunInfo, Summary
 
 GRID_POINTS = 4000
@@ -166,7 +167,9 @@ def simulated(run: RunData) -> bool:
 def run_info(run: RunData, origin: float | None, end: float) -> RunInfo:
     first_start = next((log.starts[0] for log in run.nodes.values() if log.starts), {})
     config = next((log.config for log in run.nodes.values() if log.starts), {})
-    run_id = run.info.get("run_id") or first_start.get("run_id") or run.folder.name
+    # A name as init and the nodes give it; not any text a crafted run.json or start line holds.
+    named = (name for name in (run.info.get("run_id"), first_start.get("run_id")) if type(name) is str)
+    run_id = next((name for name in named if RUN_ID_PATTERN.fullmatch(name)), run.folder.name)
     span = end - origin if origin is not None else 0.0
     return {
         "run_id": str(run_id),

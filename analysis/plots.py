@@ -3,7 +3,9 @@
 clock.png (logical clock against time, all nodes), gap.png (distance to the fastest node's
 clock), queue.png (queue length seen at each tick), jumps.png (jump-size histogram per node).
 Nodes are labelled with their rates and keep one colour across all figures. Long series are
-thinned to at most MAX_POINTS per line, keeping each bin's largest value so peaks stay visible.
+thinned to at most MAX_POINTS per line, keeping each bin's largest value so peaks stay visible;
+the jump histogram has a bar per jump size up to MAX_BARS sizes, then MAX_BARS equal ranges.
+Figures are written by analysis.files (never through a link planted in the run folder).
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ from matplotlib import ticker
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from analysis.columns import FloatArray
+from analysis.columns import FloatArray, IntArray
+from analysis.files import write_output
 from analysis.metrics import Analysis, NodeSeries, jump_counts
 
 MAX_POINTS = 20_000
+MAX_BARS = 100  # a bar per jump size up to this many sizes (runs have at most a few dozen); ranges beyond
 DPI = 110
 FILES = ("clock.png", "gap.png", "queue.png", "jumps.png")
 
@@ -44,14 +48,17 @@ def node_colours(analysis: Analysis) -> dict[str, str]:
 def title(analysis: Analysis, what: str) -> str:
     run = analysis.summary["run"]
     extras = [f"MAX_EVENT_NUM={run['max_event_num']}"] if run["max_event_num"] is not None else []
-    return f"{what} - run {run['run_id']}" + (f" ({', '.join(extras)})" if extras else "")
+    run_id = run["run_id"].replace("$", r"\$")  # a name with two $ would be parsed as (maybe bad) math
+    return f"{what} - run {run_id}" + (f" ({', '.join(extras)})" if extras else "")
 
 
 def save_figure(fig: Figure, path: Path, rect: tuple[float, float, float, float] | None = None) -> None:
     """Lay out, write as PNG at the project's resolution, and free the figure."""
-    fig.tight_layout(rect=rect)
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
+    try:
+        fig.tight_layout(rect=rect)
+        write_output(path.parent, path.name, lambda out: fig.savefig(out, dpi=DPI, format="png"))
+    finally:
+        plt.close(fig)
 
 
 def _time_plot(
@@ -94,12 +101,25 @@ def plot_queue(analysis: Analysis, colours: dict[str, str], path: Path) -> None:
     _time_plot(analysis, path, "Network queue length", "messages waiting (seen at each tick)", draw)
 
 
+def jump_bars(jumps: IntArray) -> tuple[FloatArray, IntArray, float]:
+    """The jump histogram's bars: centres, heights and width. One per jump size that occurs, or,
+    past MAX_BARS sizes (a corrupt log: clocks anywhere in 0..2^32-1), MAX_BARS equal ranges."""
+    sizes, counts = jump_counts(jumps)
+    if sizes.size <= MAX_BARS:
+        return sizes.astype(np.float64), counts, 0.8
+    edges = np.linspace(float(sizes[0]), float(sizes[-1]) + 1, MAX_BARS + 1)
+    heights = np.histogram(sizes, bins=edges, weights=counts)[0].astype(np.int64)
+    width = float(edges[1] - edges[0])
+    keep = heights > 0
+    return (edges[:-1] + width / 2)[keep], heights[keep], 0.9 * width
+
+
 def plot_jumps(analysis: Analysis, colours: dict[str, str], path: Path) -> None:
     series: list[NodeSeries] = [s for _, s in sorted(analysis.series.items())]
     fig, axes = plt.subplots(1, max(1, len(series)), figsize=(3.6 * max(1, len(series)), 3.8), squeeze=False)
     for ax, s in zip(axes[0], series, strict=False):
-        sizes, counts = jump_counts(s.jumps)
-        ax.bar(sizes, counts, color=colours[s.node], width=0.8)
+        centres, heights, width = jump_bars(s.jumps)
+        ax.bar(centres, heights, color=colours[s.node], width=width)
         ax.set_yscale("log")
         ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
         ax.yaxis.set_minor_formatter(ticker.NullFormatter())

@@ -96,7 +96,8 @@ def messages_lines(summary: Summary) -> list[str]:
     m = summary["messages"]
     lines = [
         f"messages: {m['sent']} sent, {m['dropped']} dropped, {m['received']} received, "
-        f"{m['left']} left in queues, {m['lost']} lost, {m['duplicated']} duplicated, "
+        f"{m['left']} left in queues, {m.get('in_flight', 0)} in flight at the end, {m['lost']} lost, "
+        f"{m['duplicated']} duplicated, "
         f"{m['unaccounted']} unaccounted"
     ]
     delay = m["delay_ms"]

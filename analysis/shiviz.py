@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from analysis.causality import Causality
+from analysis.files import write_text
 from analysis.loader import RECEIVE, SEND, NodeLog
 
 FILE = "shiviz.log"
@@ -99,6 +100,5 @@ def write_shiviz(
 ) -> tuple[Path, int, int]:
     """Write shiviz.log into `folder`; returns the path, the events written and the events in the run."""
     lines, total = shiviz_lines(causality, logs, origin, max_events)
-    path = folder / FILE
-    path.write_text("\n".join([REGEX, "", *lines]) + "\n")
+    path = write_text(folder, FILE, "\n".join([REGEX, "", *lines]) + "\n")
     return path, len(lines), total

@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 from typing import Any, cast
 
+from analysis.files import write_text
 from node.schema import Summary, summary_problems
 
 FILE = "summary.json"
@@ -29,15 +30,26 @@ def write_summary(summary: Summary, folder: Path) -> Path:
     problems = summary_problems(data)
     if problems:
         raise ValueError(f"{FILE} does not match node.schema.Summary: " + "; ".join(problems[:10]))
-    path = folder / FILE
-    path.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n")
-    return path
+    return write_text(folder, FILE, json.dumps(data, indent=2, allow_nan=False) + "\n")
 
 
 def read_summary(path: Path) -> Summary:
     """A summary.json as written, by this version or an older one (schema 1 has the same keys:
     readers use .get where an old file may lack a key)."""
-    data = json.loads(path.read_text())
+    try:
+        data = json.loads(path.read_text())
+    except RecursionError:  # nested deeper than the parser's recursion: not a summary either
+        raise ValueError(f"{path}: nested too deeply") from None
     if not isinstance(data, dict) or not isinstance(data.get("run"), dict) or not isinstance(data.get("nodes"), dict):
         raise ValueError(f"{path}: not a summary (no run and nodes objects)")
-    return cast(Summary, data)
+    return cast(Summary, _upgrade(data))
+
+
+def _upgrade(data: dict[str, Any]) -> dict[str, Any]:
+    """An older summary in today's shape. Schema 3 added `in_flight` (unacknowledged at the
+    sender's stop): before it, nothing was counted in flight (what was, counted as lost)."""
+    if isinstance(data.get("schema"), int) and data["schema"] < 3:
+        for part in [data.get("messages"), *(data.get("links") or [])]:
+            if isinstance(part, dict):
+                part.setdefault("in_flight", 0)
+    return data

@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from node.channel import Channels
 from node.config import DEFAULTS, load_config
 from node.core import NodeCore
 from node.eventlog import EventLog
@@ -51,6 +52,9 @@ class _NoNetwork:
 
     def send(self, peer: str, value: int) -> str | None:
         return None
+
+    def acknowledge(self, peer: str) -> None:
+        pass
 
     def pause_reading(self) -> None:
         pass
@@ -102,7 +106,7 @@ def run_loop(mode: str, rate: int, duration: float, node_id: str, out: Path, see
     config = load_config(env)
     log = EventLog(out / f"{node_id}.jsonl", node_id)
 
-    def transport(events: TransportEvents) -> _NoNetwork:
+    def transport(events: TransportEvents, channels: Channels) -> _NoNetwork:
         return _NoNetwork(config.peer_ids, events)
 
     core = NodeCore(

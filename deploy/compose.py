@@ -30,6 +30,8 @@ from pathlib import Path
 from testcontainers.compose import ComposeContainer, DockerCompose
 from testcontainers.core.config import testcontainers_config
 
+from node.runfolder import project_link
+
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = "docker-compose.yml"
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -204,13 +206,15 @@ class ComposeProject:
         return f"{self.name}_{name}"
 
     def run_folder(self) -> Path:
-        """The run folder behind logs/latest (FileNotFoundError while there is none)."""
+        """This project's run folder, behind the link its init made (logs/.latest-<project>: not
+        logs/latest, which another project sharing the folder may have moved); FileNotFoundError
+        while there is none."""
         if self.logs is None:
             raise FileNotFoundError(f"{self.name}: no log folder given")
-        latest = self.logs / "latest"
-        if not latest.is_symlink():
-            raise FileNotFoundError(f"no {latest}")
-        return latest.resolve()
+        link = self.logs / project_link(self.name)
+        if not link.is_symlink():
+            raise FileNotFoundError(f"no {link}")
+        return link.resolve()
 
     def pid(self, service: str) -> int | None:
         """The host PID of the service's main process (`docker inspect`), None unless it runs."""

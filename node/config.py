@@ -13,9 +13,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from node.clock import MAX_CLOCK
+
 # Node ids double as file names and DNS names: keep them to a safe alphabet.
 NODE_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+# LOG_DIR/latest is the link init points at the newest run: a run folder of that name (in any
+# case: Docker Desktop's bind mounts are case-insensitive) would stop init from moving the link.
+LATEST = "latest"
+# Compose's own rule for project names; with the prefix of a run link it stays a safe file name.
+PROJECT_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,199}")
 # PEERS entries: "host:port" (the host is the peer's id) or "id@host:port".
 PEER_PATTERN = re.compile(
     r"(?:(?P<id>[A-Za-z0-9][A-Za-z0-9_.-]{0,62})@)?(?P<host>[A-Za-z0-9][A-Za-z0-9_.-]*):(?P<port>[0-9]{1,5})"
@@ -23,6 +30,11 @@ PEER_PATTERN = re.compile(
 MAX_RATE = 1_000_000  # ticks per second; beyond this a typo is likelier than intent
 MAX_SEED = 2**63 - 1
 MAX_NET_DELAY_MS = 60_000
+# A clock value is at most the length of the longest chain of tick events leading to it (each
+# tick adds 1; a receive takes max(clock, value) + 1), so no clock exceeds the number of tick
+# events of all nodes together (drained messages are only queued, a restart resumes its clock).
+# A run must fit in half the 32-bit range: the other half is margin.
+CLOCK_BUDGET = MAX_CLOCK // 2
 
 # Every default, once: .env, docker-compose.yml and the simulator are checked against this
 # (tests/unit/test_config.py), and the simulator, bench and experiments read it from here.
@@ -38,6 +50,7 @@ DEFAULTS: dict[str, str] = {
     "MAX_QUEUE": "100000",
     "NET_DELAY_MS": "0",
     "NET_JITTER_MS": "0",
+    "DELIVERY": "reliable",
 }
 # Variables compose gives each node from NODE<k>_<NAME> when that is set (README: Configuration).
 PER_NODE = ("CLOCK_RATE", "NET_DELAY_MS", "NET_JITTER_MS")
@@ -87,6 +100,8 @@ class NodeConfig:
     max_queue: int
     net_delay_ms: float = 0.0  # extra one-way delay of every frame this node sends
     net_jitter_ms: float = 0.0  # plus a uniform extra up to this (never reordering a link)
+    delivery: str = "reliable"  # or "at-most-once": no resending (README: Delivery)
+    project: str | None = None  # compose project (COMPOSE_PROJECT_NAME): follow its own run link
 
     @property
     def peer_ids(self) -> tuple[str, ...]:
@@ -171,6 +186,7 @@ class RunOptions:
     log_dir: Path
     run_id: str | None
     seed: int | None
+    project: str | None = None  # COMPOSE_PROJECT_NAME: init and nodes of one project share a run link
 
 
 def load_run_options(env: Mapping[str, str]) -> RunOptions:
@@ -182,7 +198,33 @@ def load_run_options(env: Mapping[str, str]) -> RunOptions:
         raise ConfigError(
             "RUN_ID", run_id, "must be 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit"
         )
-    return RunOptions(Path(_get(env, "LOG_DIR", "logs") or "logs"), run_id, seed)
+    if run_id is not None and run_id.lower() == LATEST:
+        raise ConfigError("RUN_ID", run_id, f"is reserved: {LATEST} is the link to the newest run; choose another name")
+    project = _get(env, "COMPOSE_PROJECT_NAME", None)
+    if project is not None and not PROJECT_PATTERN.fullmatch(project):
+        raise ConfigError(
+            "COMPOSE_PROJECT_NAME",
+            project,
+            "must be 1-200 lowercase letters, digits, '_' or '-', starting with a letter or digit",
+        )
+    return RunOptions(Path(_get(env, "LOG_DIR", "logs") or "logs"), run_id, seed, project)
+
+
+def clock_range_error(nodes: int, rate: int, duration: float) -> str | None:
+    """Why a run's tick events could carry a Lamport clock past CLOCK_BUDGET, or None. `rate` is
+    the highest any node may tick at as far as this node knows (its pinned rate or MAX_CLOCK_RATE),
+    so the node with the highest rate always sees a bound on the whole run. DURATION=0 (until
+    stopped) has no bound to check."""
+    if duration <= 0:
+        return None
+    bound = nodes * math.ceil(rate * duration)
+    if bound <= CLOCK_BUDGET:
+        return None
+    seconds = f"{duration:,.3f}".rstrip("0").rstrip(".")
+    return (
+        f"{nodes} nodes x {rate:,} ticks/s x {seconds} s could take a Lamport clock to {bound:,}, "
+        f"past {CLOCK_BUDGET:,} (half the 32-bit clock's range): shorten DURATION or lower the rates"
+    )
 
 
 def load_config(env: Mapping[str, str]) -> NodeConfig:
@@ -203,6 +245,9 @@ def load_config(env: Mapping[str, str]) -> NodeConfig:
     nodes = len(peers) + 1
     max_event_num = _int(env, "MAX_EVENT_NUM", DEFAULTS["MAX_EVENT_NUM"], nodes, 1_000_000)
     duration = _seconds(env, "DURATION", 0, 366 * 86400)
+    too_far = clock_range_error(nodes, max(max_rate, clock_rate or 0), duration)
+    if too_far is not None:
+        raise ConfigError("DURATION", _get(env, "DURATION", DEFAULTS["DURATION"]), too_far)
     run = load_run_options(env)
     return NodeConfig(
         node_id=node_id,
@@ -222,7 +267,20 @@ def load_config(env: Mapping[str, str]) -> NodeConfig:
         max_queue=_int(env, "MAX_QUEUE", DEFAULTS["MAX_QUEUE"], 1, 100_000_000),
         net_delay_ms=_seconds(env, "NET_DELAY_MS", 0, MAX_NET_DELAY_MS, "milliseconds"),
         net_jitter_ms=_seconds(env, "NET_JITTER_MS", 0, MAX_NET_DELAY_MS, "milliseconds"),
+        delivery=_delivery(env),
+        project=run.project,
     )
+
+
+DELIVERY_MODES = ("reliable", "at-most-once")
+
+
+def _delivery(env: Mapping[str, str]) -> str:
+    raw = _get(env, "DELIVERY", DEFAULTS["DELIVERY"])
+    value = (raw or "").strip().lower()
+    if value not in DELIVERY_MODES:
+        raise ConfigError("DELIVERY", raw, f"must be one of {', '.join(DELIVERY_MODES)}")
+    return value
 
 
 def node_environment(shared: Mapping[str, str], node_id: str) -> dict[str, str]:

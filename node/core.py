@@ -10,15 +10,18 @@ then finishes the current step and drains like any other end.
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from node import __version__
+from node.channel import Channels
 from node.clock import ClockOverflowError
 from node.config import NodeConfig
-from node.interfaces import Console, Handle, LogSink, Scheduler, Transport, TransportEvents
-from node.linkrules import FINISHED, UNSENT_AT_STOP
+from node.interfaces import Console, LogSink, LogWriteError, Scheduler, Transport, TransportEvents
+from node.linkrules import FINISHED, UNSENT_AT_STOP, unacked_limit
 from node.model import Internal, Message, NodeModel, Receive, draw_rate, node_seed
 from node.process import Process, Story, Wait
 from node.schema import (
@@ -33,10 +36,11 @@ from node.schema import (
     SEND,
     STALL,
     START,
-    STATS,
     STOP,
+    Event,
 )
-from node.ticker import DeadlineTicker, LatenessHistogram, ms, tick_count
+from node.status import StatusLines
+from node.ticker import DeadlineTicker, ms, tick_count
 
 SIGNAL_DRAIN_SECONDS = 0.5  # on SIGTERM, peers are stopping too: their EOFs come at once
 EXIT_OK, EXIT_FAILED = 0, 1
@@ -52,7 +56,7 @@ class NodeCore:
         run_seed: int,
         *,
         scheduler: Scheduler,
-        transport: Callable[[TransportEvents], Transport],
+        transport: Callable[[TransportEvents, Channels], Transport],
         log: LogSink,
         console: Console,
         on_exit: Callable[[int], None],
@@ -78,20 +82,31 @@ class NodeCore:
         self.resumed_clock = resume.clock
         self.run_started_at = resume.first_tick_ts
         self.model = NodeModel(config.peer_ids, config.max_event_num, rng, clock=self.resumed_clock)
-        self.transport = transport(self)
+        # What it took and what it may have to send again, from the same log (node.channel).
+        self.channels = Channels.restore(
+            config.peer_ids,
+            resume.taken,
+            resume.sent,
+            reliable=config.delivery == "reliable",
+            limit=unacked_limit(config.max_queue),
+        )
+        self._inbox = self.channels.inbox
+        self.transport = transport(self, self.channels)
+        self._acknowledge = self.transport.acknowledge
         self.counts = {"receive": 0, "send": 0, "internal": 0, "drop": 0, "skipped": 0}
         self.stop_reason: str | None = None
         self.exit_code = EXIT_OK
         self.ticker: DeadlineTicker | None = None
+        self.status: StatusLines | None = None
         self.unfinished: list[str] = []  # peers still sending when the drain ended
         self.ended = False  # after the stop line: whatever the transport still reports is not logged
         self._on_exit = on_exit
         self._reading_paused = False
-        self._status_handle: Handle | None = None
-        self._window = (0.0, 0)  # (scheduler time, ticks) at the last status line
         self._wall = scheduler.wall
         self._write = log.write
         self._max_queue = config.max_queue
+        self._queue_limit = config.max_queue  # where reading pauses (raised for the drain)
+        self._drain_until = float("inf")
         self._process = Process(scheduler, self._life(), self._crashed)
 
     def start(self) -> None:
@@ -101,21 +116,41 @@ class NodeCore:
     def _life(self) -> Story:
         self.log_start()
         self.transport.start()
-        self._say(f"rate {self.rate}/s, port {self.config.port}, connecting to {', '.join(self.config.peer_ids)}")
+        self.say(f"rate {self.rate}/s, port {self.config.port}, connecting to {', '.join(self.config.peer_ids)}")
         timeout = self.config.start_timeout
-        connected = yield Wait(lambda: self.stop_reason is not None or self.transport.links.all(), timeout)
-        if self.stop_reason is None and not connected:
-            missing = "; ".join(f"{peer}: {why}" for peer, why in self.transport.missing().items())
-            self._fatal("start-timeout", f"not all peers connected within {timeout:g} s: {missing}")
+        # The start barrier is the run's; a restarted node rejoins it at once (under reliable
+        # delivery what it sends before its links are back waits for them: node.channel).
+        if self.run_started_at is None:
+            connected = yield Wait(lambda: self.stop_reason is not None or self.transport.links.all(), timeout)
+            if self.stop_reason is None and not connected:
+                missing = "; ".join(f"{peer}: {why}" for peer, why in self.transport.missing().items())
+                self._fatal("start-timeout", f"not all peers connected within {timeout:g} s: {missing}")
         if self.stop_reason is None:
             yield from self._tick()
-        # Drain: stop sending (half-close) and collect what peers still send until they do the same.
+        # Drain: stop sending (half-close) and collect what peers still send until they do the same;
+        # a stop request meanwhile (SIGTERM) shortens what is left of it.
         self.transport.finish_sending()
-        yield Wait(lambda: not self.transport.still_sending(), self._drain_seconds())
+        # No tick will shrink the queue now: read what peers still send (it counts as `left`), up
+        # to all that honest peers can have unacknowledged; a flood stays bounded.
+        self._queue_limit = unacked_limit(self.config.max_queue) * len(self.config.peers)
+        if self._reading_paused:
+            self._reading_paused = False
+            self.transport.resume_reading()
+        self._drain_until = self.scheduler.now() + self._drain_seconds()
+        while self.transport.still_sending():
+            until = self._drain_until
+            left = until - self.scheduler.now()
+            if left <= 0:
+                break
+            yield Wait(partial(self._drain_over, until), left if left != math.inf else None)
         self.unfinished = self.transport.still_sending()
         for peer, value in self.transport.close():
             self.frame_dropped(peer, value, UNSENT_AT_STOP)
-        self.log_stop()
+        try:
+            self.log_stop()
+        except LogWriteError as error:  # the log broke for good: say so, and still exit
+            self.exit_code = EXIT_FAILED
+            self.console.error(f"{self.config.node_id}: cannot write its stop line: {error}")
         self.log.close()
         self._on_exit(self.exit_code)
 
@@ -124,7 +159,7 @@ class NodeCore:
         if count is not None and self.run_started_at is not None:  # a restart: only what is left
             left = self.run_started_at + self.config.duration - self._wall()
             count = tick_count(self.rate, left) if left > 0 else 0
-            self._say(f"rejoining the run that started at {self.run_started_at:.3f}: {count} ticks left")
+            self.say(f"rejoining the run that started at {self.run_started_at:.3f}: {count} ticks left")
             if count == 0:
                 self.stop_reason = "duration"
                 return
@@ -132,18 +167,20 @@ class NodeCore:
         self.ticker = DeadlineTicker(
             self.scheduler, self.rate, self.tick, self._on_stall, self._process.wake, t0=now, count=count
         )
-        self._window = (now, 0)
         planned = "until stopped" if count is None else f"{count} ticks in {self.config.duration:g} s"
-        self._say(f"all peers connected: ticking at {self.rate}/s, {planned}")
+        start = "ticking" if self.run_started_at is not None else "all peers connected: ticking"
+        self.say(f"{start} at {self.rate}/s, {planned}")
         self.ticker.start()
-        if self.config.status_interval > 0:
-            self._status_handle = self.scheduler.call_at(now + self.config.status_interval, self._status)
+        self.status = StatusLines(self, self.ticker)
+        self.status.start()
         ticker = self.ticker
         yield Wait(lambda: ticker.finished)
-        if self._status_handle is not None:
-            self._status_handle.cancel()
+        self.status.stop()
         if self.stop_reason is None:
             self.stop_reason = "duration"
+
+    def _drain_over(self, until: float) -> bool:
+        return not self.transport.still_sending() or self._drain_until < until
 
     def _drain_seconds(self) -> float:
         if self.stop_reason == "duration":
@@ -183,10 +220,12 @@ class NodeCore:
             counts["drop"],
             counts["skipped"],
             self.unfinished,
+            self.channels.unacked(),
+            self.channels.acked(),
         )
+        self.ended = True  # whatever happens now, nothing follows the stop line
         self._write(STOP, self._wall(), self.model.clock.value, queue, values)
-        self.ended = True
-        self._say(
+        self.say(
             f"stopped ({reason}): {ticks} ticks, clock {self.model.clock.value}, queue {queue}, "
             f"received {counts['receive']}, sent {counts['send']}, internal {counts['internal']}, "
             f"dropped {counts['drop']}"
@@ -194,13 +233,21 @@ class NodeCore:
 
     # -- one tick (the hot path) ----------------------------------------------------------------
     def tick(self, index: int, late: float) -> None:
-        ts = self._wall()
-        model = self.model
+        """One tick; a failure ends the node loudly (never an exception into the ticker, which
+        would leave nothing to tick again and the node waiting forever)."""
         try:
-            outcome = model.tick()
+            self._tick_once(index, late)
         except ClockOverflowError as error:
             self._fatal("clock-overflow", str(error))
-            return
+        except LogWriteError as error:  # write-ahead: the frame of an unlogged send never leaves
+            self._fatal("log-error", str(error))
+        except Exception as error:
+            self._fatal("error", f"internal error in a tick: {type(error).__name__}: {error}")
+
+    def _tick_once(self, index: int, late: float) -> None:
+        ts = self._wall()
+        model = self.model
+        outcome = model.tick()
         late_ms = int(late * 1_000_000 + 0.5) / 1000  # node.ticker.ms, inlined: once per tick
         counts = self.counts
         if isinstance(outcome, Internal):  # the most frequent outcome first
@@ -211,6 +258,8 @@ class NodeCore:
             counts["receive"] += 1
             values: tuple[Any, ...] = (index, late_ms, message.sender, message.value, message.enqueued_at)
             self._write(RECEIVE, ts, outcome.clock, outcome.queue, values)
+            self._inbox.took(message.sender, message.value)  # logged: now it may be acknowledged
+            self._acknowledge(message.sender)
             if self._reading_paused and outcome.queue < self._max_queue:
                 self._reading_paused = False
                 self.transport.resume_reading()
@@ -229,31 +278,33 @@ class NodeCore:
     def _on_stall(self, first: int, skipped: int, late: float) -> None:
         self.counts["skipped"] += skipped
         values = (first, skipped, ms(late))
-        self._write(STALL, self._wall(), self.model.clock.value, len(self.model.queue), values)
-        self._say(f"stalled {late:.1f} s (paused?): skipped {skipped} ticks")
+        self.note(STALL, values)
+        self.say(f"stalled {late:.1f} s (paused?): skipped {skipped} ticks")
 
     # -- what the transport reports (node.interfaces.TransportEvents) -------------------------
     def message_arrived(self, peer: str, value: int) -> None:
+        if not self._inbox.accept(peer, value):  # sent again after a reconnect: already queued or taken
+            return
         queue = self.model.deliver(Message(peer, value, self._wall()))
-        if queue >= self._max_queue and not self._reading_paused and not self.ended:
+        if queue >= self._queue_limit and not self._reading_paused and not self.ended:
             self._reading_paused = True
             self.transport.pause_reading()
-            self._write(QUEUE_FULL, self._wall(), self.model.clock.value, queue, (self.config.max_queue,))
-            self._say(f"queue reached MAX_QUEUE={self.config.max_queue}: not reading from peers until it shrinks")
+            self.note(QUEUE_FULL, (self._queue_limit,))
+            self.say(f"queue reached {self._queue_limit} (MAX_QUEUE, or the drain's bound): not reading from peers")
 
     def peer_changed(self, peer: str, connected: bool, direction: str, reason: str) -> None:
         if self.ended:
             return
-        clock, queue = self.model.clock.value, len(self.model.queue)
         if connected:
-            self._write(CONNECTED, self._wall(), clock, queue, (peer,))
+            self.note(CONNECTED, (peer,))
         else:
-            self._write(DISCONNECTED, self._wall(), clock, queue, (peer, direction, reason))
+            self.note(DISCONNECTED, (peer, direction, reason))
             ticking = self.ticker is not None and not self.ticker.finished
             if ticking and direction == "outbound":
-                self._say(f"lost {peer} ({reason}); sends to it are dropped until it is back")
+                kept = "kept to send again" if self.config.delivery == "reliable" else "dropped"
+                self.say(f"lost {peer} ({reason}); sends to it are {kept} until it is back")
             elif ticking and reason != FINISHED:
-                self._say(f"{peer} stopped sending to us ({reason})")
+                self.say(f"{peer} stopped sending to us ({reason})")
         self._process.wake()
 
     def links_changed(self) -> None:
@@ -263,63 +314,41 @@ class NodeCore:
         if self.ended:
             return
         values = (address, reason)
-        self._write(REJECT, self._wall(), self.model.clock.value, len(self.model.queue), values)
-        self._say(f"rejected connection from {address}: {reason}")
+        self.note(REJECT, values)
+        self.say(f"rejected connection from {address}: {reason}")
 
     def frame_dropped(self, peer: str, value: int, reason: str) -> None:
         if self.ended:
             return
         self.counts["drop"] += 1
-        self._write(DROP, self._wall(), self.model.clock.value, len(self.model.queue), (peer, value, reason))
+        self.note(DROP, (peer, value, reason))
 
     def transport_failed(self, message: str) -> None:
         self._fatal("error", message)
 
-    # -- status, stop requests, failures ----------------------------------------------------------
-    def _status(self) -> None:
-        ticker = self.ticker
-        assert ticker is not None
-        now = self.scheduler.now()
-        since, ticks_then = self._window
-        ticks = ticker.index
-        window_rate = (ticks - ticks_then) / (now - since) if now > since else 0.0
-        late = ticker.lateness
-        p50, p99, worst = late.percentile_ms(0.5), late.percentile_ms(0.99), late.max_s * 1000
-        queue, counts, peers = len(self.model.queue), self.counts, self.transport.links.count()
-        values = (
-            ticks,
-            round(now - ticker.t0, 3),
-            round(window_rate, 3),
-            p50,
-            p99,
-            round(worst, 3),
-            counts["receive"],
-            counts["send"],
-            counts["internal"],
-            counts["drop"],
-            peers,
-        )
-        self._write(STATS, self._wall(), self.model.clock.value, queue, values)
-        self._say(
-            f"{now - ticker.t0:6.0f}s  rate {self.rate}/s ({window_rate:.2f})  tick {ticks}  "
-            f"clock {self.model.clock.value}  queue {queue}  recv {counts['receive']} "
-            f"send {counts['send']} int {counts['internal']} drop {counts['drop']}  "
-            f"late p50 {p50:.2f} p99 {p99:.2f} ms (histogram)  peers {peers}/{len(self.config.peers)}"
-        )
-        ticker.lateness = LatenessHistogram()
-        self._window = (now, ticks)
-        self._status_handle = self.scheduler.call_at(now + self.config.status_interval, self._status)
-
+    # -- stop requests, failures -----------------------------------------------------------------
     def request_stop(self, reason: str) -> None:
         if self.stop_reason is None:
             self.stop_reason = reason
+        elif reason.startswith("signal"):  # already ending (draining): a signal hurries it
+            self._drain_until = min(self._drain_until, self.scheduler.now() + SIGNAL_DRAIN_SECONDS)
         if self.ticker is not None:
             self.ticker.stop()
         self._process.wake()
 
+    def note(self, event: Event, values: tuple[Any, ...]) -> None:
+        """A line that is not a tick's, with the clock and queue as they are now (none after stop)."""
+        if self.ended:
+            return
+        try:
+            self._write(event, self._wall(), self.model.clock.value, len(self.model.queue), values)
+        except LogWriteError as error:
+            self._fatal("log-error", str(error))
+
     def _fatal(self, reason: str, message: str) -> None:
-        self.exit_code = EXIT_FAILED
-        self.console.error(f"{self.config.node_id}: {message}")
+        if self.exit_code != EXIT_FAILED:  # the first failure is the one worth a line
+            self.exit_code = EXIT_FAILED
+            self.console.error(f"{self.config.node_id}: {message}")
         self.request_stop(reason)
 
     def _crashed(self, error: BaseException) -> None:
@@ -328,5 +357,5 @@ class NodeCore:
         self.console.error(f"{self.config.node_id}: internal error: {type(error).__name__}: {error}")
         self._on_exit(self.exit_code)
 
-    def _say(self, text: str) -> None:
+    def say(self, text: str) -> None:
         self.console.say(text)

@@ -1,11 +1,19 @@
-"""A node's event log in real time: one JSON object per line, written through python-json-logger.
+"""A node's event log in real time: one JSON object per line, written through python-json-logger,
+and read back whole when the node restarts.
 
 The line's fields and their order come from node.schema (README: log format). Each line reaches
 the file with one write(2) of its own, with no buffer in between, so a crash loses at most the
-line being written. At a restart, the same file is read back first (`resume`): the last clock
-logged and when the run started ticking.
+line being written. A line that cannot be written whole (disk full, read-only, I/O error) raises
+LogWriteError: write-ahead logging means nothing may happen that the log does not hold. If the
+failed write left part of a line, the next line starts on a fresh line, so no two are ever glued.
 
-This is the node's hot path (one line per tick: 30,000 lines/s for three nodes at 10,000
+At a restart the same file is read back first, whole, in one streaming pass (`read_resume`):
+the last clock, when the run started ticking, the highest value taken from each peer and the
+values sent to each peer and not dropped (node.interfaces.Resume). A line cut short is forgiven
+only where a kill or a failed write leaves one (at the end of an incarnation); anything else
+raises LogCorruptError: a node does not resume from a log it cannot trust.
+
+Writing is the node's hot path (one line per tick: 30,000 lines/s for three nodes at 10,000
 ticks/s), so it skips what a general-purpose logger does per record and a node never uses
 (bench/findings.md has the measurements): no Logger (level checks, caller lookup, a new
 LogRecord per line), python-json-logger's JsonFormatter without its search for LogRecord extras
@@ -19,19 +27,28 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterable, Iterator
+import re
+from bisect import bisect_left
+from collections import defaultdict, deque
+from collections.abc import Iterable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from pythonjsonlogger.json import JsonEncoder, JsonFormatter
 
-from node.interfaces import Resume
-from node.schema import TICK_EVENTS, Event
+from node.config import DEFAULTS, NODE_ID_PATTERN
+from node.interfaces import LogCorruptError, LogWriteError, Resume
+from node.linkrules import unacked_limit
+from node.schema import COMMON, DROP, EVENTS, INTERNAL, RECEIVE, SEND, START, TICK_EVENTS, Event, record_problem
 
 # One encoder for every line: json.dumps(obj, cls=...) builds a new encoder object per call.
 # python-json-logger's own encoder class, so unusual values are encoded the way it would.
 # A line is a flat dict of numbers and strings: no reference cycle to check for.
 _ENCODER = JsonEncoder(ensure_ascii=False, check_circular=False)
+
+# Sent values kept per peer when the caller does not say (node.linkrules: MAX_QUEUE's default).
+DEFAULT_KEEP = unacked_limit(int(DEFAULTS["MAX_QUEUE"]))
 
 
 def _serialize(log_data: dict[str, Any], **_options: Any) -> str:
@@ -54,23 +71,32 @@ class EventFormatter(JsonFormatter):
 
 
 class LineHandler(logging.Handler):
-    """Appends each formatted record as one line with a single os.write: nothing is buffered."""
+    """Appends each formatted record as one line with a single os.write: nothing is buffered.
+
+    A failed write raises LogWriteError (never logging's handleError, which prints and carries
+    on). If it left part of a line in the file, the next write starts with a newline."""
 
     def __init__(self, path: Path) -> None:
         super().__init__()
         self.path = path
         self.fd: int | None = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        self.torn = False  # the file ends in part of a line (a write failed half-way)
 
     def emit(self, record: logging.LogRecord) -> None:
+        data = (self.format(record) + "\n").encode("utf-8")
+        if self.torn:
+            data = b"\n" + data
+        assert self.fd is not None
+        written = 0
         try:
-            data = (self.format(record) + "\n").encode("utf-8")
-            assert self.fd is not None
             written = os.write(self.fd, data)
             while written < len(data):  # a regular file takes it whole unless the disk is full
-                data = data[written:]
-                written = os.write(self.fd, data)
-        except Exception:
-            self.handleError(record)
+                written += os.write(self.fd, data[written:])
+        except OSError as error:
+            if written:  # a line holds no newline but its last byte: did this one end a line?
+                self.torn = data[written - 1] != 0x0A
+            raise LogWriteError(f"cannot write to {self.path}: {error}") from None
+        self.torn = False
 
     def close(self) -> None:
         if self.fd is not None:
@@ -80,18 +106,16 @@ class LineHandler(logging.Handler):
 
 
 class EventLog:
-    """Appends one node's events to its JSON-lines file (node.interfaces.LogSink)."""
+    """Appends one node's events to its JSON-lines file (node.interfaces.LogSink).
 
-    def __init__(self, path: Path, node_id: str) -> None:
+    Construction reads back what an earlier incarnation left (LogCorruptError if it cannot be
+    trusted); `keep` is how many sent values per peer it remembers (node.linkrules.unacked_limit).
+    """
+
+    def __init__(self, path: Path, node_id: str, keep: int = DEFAULT_KEEP) -> None:
         self.path = path
         self.node_id = node_id
-        # Read what an earlier incarnation left before appending to it.
-        previous = read_last_record(path)
-        first_tick = read_first_tick(path) if previous else None
-        self._resume = Resume(
-            clock=int(previous["clock"]) if previous else 0,
-            first_tick_ts=float(first_tick["ts"]) if first_tick else None,
-        )
+        self._resume = read_resume(path, node_id, keep)
         end_torn_line(path)
         self._handler = LineHandler(path)
         self._handler.setFormatter(EventFormatter())
@@ -103,6 +127,7 @@ class EventLog:
         return self._resume
 
     def write(self, event: Event, ts: float, clock: int, queue: int, values: tuple[Any, ...]) -> None:
+        """One line, whole in the file when this returns; LogWriteError if it could not be."""
         self._record.msg = event.record(ts, self.node_id, clock, queue, values)
         self._handle(self._record)
 
@@ -110,39 +135,202 @@ class EventLog:
         self._handler.close()
 
 
-def _records(lines: Iterable[bytes]) -> Iterator[dict[str, Any]]:
-    """The JSON objects among `lines`, skipping torn or cut ones (a kill, the edge of a window)."""
-    for raw in lines:
+class Progress:
+    """What a log has said so far that a restart needs (node.interfaces.Resume), in bounded memory.
+
+    Fed line by line, by the file reader below and by the simulator's log (node.simlog), so both
+    give the same Resume. `sent` keeps, per peer, the last `keep` values sent, as a sender keeps
+    its unacknowledged values: a drop removes its value if it is still held."""
+
+    __slots__ = ("clock", "first_tick_ts", "sent", "taken")
+
+    def __init__(self, keep: int) -> None:
+        self.clock = 0
+        self.first_tick_ts: float | None = None
+        self.taken: dict[str, int] = {}
+        self.sent: defaultdict[str, deque[int]] = defaultdict(partial(deque, maxlen=keep))
+
+    def received(self, peer: str, value: int) -> None:
+        if value > self.taken.get(peer, -1):
+            self.taken[peer] = value
+
+    def sent_to(self, peers: Iterable[str], value: int) -> None:
+        sent = self.sent
+        for peer in peers:
+            sent[peer].append(value)
+
+    def dropped(self, peer: str, value: int) -> None:
+        values = self.sent.get(peer)
+        if not values or not values[0] <= value <= values[-1]:
+            return  # never sent to it, or no longer held
+        if values[-1] == value:  # nearly always: the drop of the send just logged
+            values.pop()
+            return
+        at = bisect_left(values, value)  # a peer's values grow with every send
+        if values[at] == value:
+            del values[at]
+
+    def resume(self) -> Resume:
+        sent = {peer: list(values) for peer, values in self.sent.items() if values}
+        return Resume(self.clock, self.first_tick_ts, dict(self.taken), sent)
+
+
+# The fast path of the reader: each event's line exactly as both writers produce it from node.schema
+# (json.dumps' separators and escapes, the fields in order), as a regular expression generated from
+# the event's fields, as Event.formatter generates the simulator's f-strings. A line it matches is
+# valid (it is stricter than the schema, never more lenient: integers below 10^9, so within
+# 0..MAX_CLOCK; finite numbers; ASCII text); anything else gets the full check (JSON, the schema).
+_INT = rb"0|[1-9][0-9]{0,8}"
+_NUMBER = rb"-?(?:0|[1-9][0-9]{0,19})(?:\.[0-9]{1,20})?(?:[eE][-+]?[0-9]{1,2})?"
+_ID = NODE_ID_PATTERN.pattern.encode()
+_TYPES = {
+    "int": _INT,
+    "number": _NUMBER,
+    "node": b'"' + _ID + b'"',
+    "nodes": rb'\[(?:"' + _ID + rb'"(?:, "' + _ID + rb'")*)?\]',
+    "text": rb'"(?:[ !#-\[\]-~]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"',
+}
+_CAPTURED = {"ts": "ts", "clock": "clock", "from": "peer", "to": "peer", "value": "value"}  # what a restart reads
+_EVENT_KEY = f'"{COMMON[2].name}": "'.encode()
+# What each event's line means to a restart: nothing (a tick or not), or a value taken, sent, dropped.
+_TICK, _TAKEN, _SENT, _DROPPED, _OTHER = range(5)  # the first three are tick events
+_KINDS = {RECEIVE.name: _TAKEN, SEND.name: _SENT, DROP.name: _DROPPED, INTERNAL.name: _TICK}
+_TICK_NAMES = frozenset(e.name for e in TICK_EVENTS)
+
+
+def _line_pattern(event: Event, node: str) -> re.Pattern[bytes] | None:
+    """`event`'s line of `node` as its writers produce it; None for events with an object field
+    (start and stop: rare, and parsed in full)."""
+    parts = []
+    for f in (*COMMON, *event.fields):
+        if f.name == COMMON[1].name:
+            value = re.escape(json.dumps(node).encode())
+        elif f.name == COMMON[2].name:
+            value = re.escape(json.dumps(event.name).encode())
+        elif f.type in _TYPES:
+            value = _TYPES[f.type]
+            name = _CAPTURED.get(f.name)
+            value = b"(?P<%s>%s)" % (name.encode(), value) if name else b"(?:%s)" % value
+        else:
+            return None
+        parts.append(re.escape(json.dumps(f.name).encode()) + b": " + value)
+    return re.compile(rb"\{" + b", ".join(parts) + rb"\}\n")
+
+
+class _Reader:
+    """The full check of one line, in the context of its file (its node, its incarnation's format)."""
+
+    def __init__(self, path: Path, node_id: str) -> None:
+        self.path = path
+        self.node_id = node_id
+        self.version = 1  # the current incarnation's log format: its start line's `format`
+
+    def corrupt(self, number: int, reason: str) -> LogCorruptError:
+        return LogCorruptError(f"{self.path}:{number}: {reason}")
+
+    def check(self, number: int, line: bytes) -> dict[str, Any] | None:
+        """The line's record if it is a valid one; None if it is a line cut short (only the
+        beginning of one: a kill or a failed write); LogCorruptError for anything else."""
         try:
-            record = json.loads(raw)
+            record = json.loads(line)
         except ValueError:
-            continue
-        if isinstance(record, dict):
-            yield record
+            text = line.rstrip(b"\n")
+            start = b'{"%s": ' % COMMON[0].name.encode()
+            head = text[: len(start)]
+            if not text or head != start[: len(head)]:
+                raise self.corrupt(number, "not a line of this log (nor the beginning of one)") from None
+            if text.find(start, 1) >= 0:  # what a failed write left, with no newline after it
+                raise self.corrupt(number, "two lines run together") from None
+            return None
+        version = self.version
+        if type(record) is dict and record.get("event") == START.name:  # read by its own format
+            stated = record.get("format", 1)
+            version = stated if type(stated) is int else 1
+        why = record_problem(record, version)
+        if why is not None:
+            raise self.corrupt(number, why)
+        if record["node"] != self.node_id:
+            raise self.corrupt(number, f"a line of node {record['node']!r} in {self.node_id}'s log")
+        if record["event"] == START.name:
+            self.version = version
+        valid: dict[str, Any] = record
+        return valid
 
 
-def read_last_record(path: Path, window: int = 65536) -> dict[str, Any] | None:
-    """The last complete JSON line of a log file (a node restarting reads where it left off)."""
+def read_resume(path: Path, node_id: str, keep: int = DEFAULT_KEEP) -> Resume:
+    """Where `node_id`'s log at `path` leaves a restarting node (node.interfaces.Resume), read
+    whole, forward, in one pass and bounded memory. A missing or empty file: a first start.
+
+    Every line is checked: by its event's line pattern (the fast path), else in full (JSON,
+    node.schema.record_problem, this node's, clock and value within 0..MAX_CLOCK). A line cut
+    short (the beginning of a line only) is forgiven only where a kill or a failed write leaves
+    one, at the end of an incarnation: no tick event follows it before the next start line (a
+    killed node writes nothing more; one whose write failed only stops: drops, disconnections,
+    its stop line, perhaps cut short too). Anything else raises LogCorruptError, naming the line.
+    """
+    progress = Progress(keep)
     try:
-        with path.open("rb") as f:
-            f.seek(0, 2)
-            size = f.tell()
-            f.seek(max(0, size - window))
-            tail = f.read()
+        f = path.open("rb")
     except FileNotFoundError:
-        return None
-    return next((r for r in _records(reversed(tail.splitlines())) if isinstance(r.get("clock"), int)), None)
-
-
-def read_first_tick(path: Path, window: int = 65536) -> dict[str, Any] | None:
-    """The first tick event of a log file: when the run this node belongs to started ticking."""
-    try:
-        with path.open("rb") as f:
-            head = f.read(window)
-    except FileNotFoundError:
-        return None
-    ticks = {e.name for e in TICK_EVENTS}
-    return next((r for r in _records(head.splitlines()) if r.get("event") in ticks), None)
+        return progress.resume()
+    reader = _Reader(path, node_id)
+    patterns = {
+        name.encode(): (pattern, _KINDS.get(name, _OTHER))
+        for name, event in EVENTS.items()
+        if (pattern := _line_pattern(event, node_id)) is not None
+    }
+    peer_sets: dict[bytes, list[str]] = {}  # a send's `to`, as text -> its peers (a handful of sets)
+    cut = 0  # the first line cut short since the last start line (0: none)
+    last: re.Match[bytes] | dict[str, Any] | None = None  # the last valid line
+    first_tick = False
+    received, sent_to, dropped = progress.received, progress.sent_to, progress.dropped
+    key_len = len(_EVENT_KEY)
+    with f:
+        for number, line in enumerate(f, 1):
+            match, kind = None, _OTHER
+            at = line.find(_EVENT_KEY) + key_len
+            entry = patterns.get(line[at : line.find(b'"', at)]) if at >= key_len else None
+            if entry is not None:
+                pattern, kind = entry
+                match = pattern.fullmatch(line)
+            if match is not None:
+                if kind == _TAKEN:
+                    received(match["peer"][1:-1].decode(), int(match["value"]))
+                elif kind == _SENT:
+                    to = match["peer"]
+                    peers = peer_sets.get(to)
+                    if peers is None:
+                        peers = peer_sets[to] = json.loads(to)
+                    sent_to(peers, int(match["value"]))
+                elif kind == _DROPPED:
+                    dropped(match["peer"][1:-1].decode(), int(match["value"]))
+                last = match
+                tick = kind <= _SENT
+            else:
+                record = reader.check(number, line)
+                if record is None:
+                    cut = cut or number
+                    continue
+                event = record["event"]
+                if event == RECEIVE.name:
+                    received(record["from"], record["value"])
+                elif event == SEND.name:
+                    sent_to(record["to"], record["value"])
+                elif event == DROP.name:
+                    dropped(record["to"], record["value"])
+                elif event == START.name:
+                    cut = 0
+                last = record
+                tick = event in _TICK_NAMES
+            if tick:
+                if cut:
+                    raise reader.corrupt(cut, f"a line cut short in the middle of a run (line {number} is a tick)")
+                if not first_tick:
+                    first_tick = True
+                    progress.first_tick_ts = float(last["ts"])
+    if last is not None:
+        progress.clock = int(last["clock"])
+    return progress.resume()
 
 
 def end_torn_line(path: Path) -> bool:

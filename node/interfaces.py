@@ -9,7 +9,7 @@ batched log). The core never learns which one it runs on.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from node.schema import Event
@@ -82,7 +82,11 @@ class Transport(Protocol):
         """Peers not connected both ways, with what is missing."""
 
     def send(self, peer: str, value: int) -> str | None:
-        """Send one clock value; None when it is on its way, else why it was dropped."""
+        """Send one clock value; None when it is on its way (or kept, to go once the link is
+        back: node.channel), else why it was dropped."""
+
+    def acknowledge(self, peer: str) -> None:
+        """The node took (and logged) a value from `peer`: acknowledge what it took, soon."""
 
     def pause_reading(self) -> None: ...
 
@@ -100,15 +104,34 @@ class Transport(Protocol):
 
 @dataclass(frozen=True)
 class Resume:
-    """What a node's own log says when it starts again: the clock to continue from, and when
-    the run it belongs to started ticking (None on a first start)."""
+    """What a node's own log says when it starts again: the clock to continue from, when the
+    run it belongs to started ticking (None on a first start), the highest value it took from
+    each peer (its receivers ignore what they already took) and, per peer, the values it sent
+    and did not log as dropped, oldest first, at most the unacknowledged bound
+    (node.linkrules.unacked_limit): what it may have to send again."""
 
     clock: int = 0
     first_tick_ts: float | None = None
+    taken: dict[str, int] = field(default_factory=dict)
+    sent: dict[str, list[int]] = field(default_factory=dict)
+
+
+class LogWriteError(Exception):
+    """A line could not be written whole (disk full, read-only, I/O error): the log is broken,
+    and the node must stop rather than go on (or send a frame) without its line. One line: the
+    file and the OS error."""
+
+
+class LogCorruptError(Exception):
+    """A node's own log holds something no kill or failed write leaves (they only cut short lines at
+    the end of an incarnation): the node refuses to resume from it. One line: `path:lineno: reason`."""
 
 
 class LogSink(Protocol):
-    """The node's event log: lines go in, and at a restart the node reads back where it was."""
+    """The node's event log: lines go in, and at a restart the node reads back where it was.
+
+    `write` raises LogWriteError when the line is not in the log whole. Constructing a log that
+    reads a file back raises LogCorruptError when that file cannot be trusted."""
 
     def resume(self) -> Resume: ...
 

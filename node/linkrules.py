@@ -16,7 +16,15 @@ from node.interfaces import TransportEvents
 BACKOFF_MIN = 0.02  # seconds between dial attempts, doubling up to BACKOFF_MAX
 BACKOFF_MAX = 1.0
 CONNECT_TIMEOUT = 2.0  # a peer cut off from the network never answers the SYN
-HELLO_TIMEOUT = 5.0  # an inbound connection must identify itself within this time
+HELLO_TIMEOUT = 1.0  # an inbound connection must identify itself within this time
+# A dialed connection is up once the peer's first acknowledgement (its welcome, node.channel)
+# arrives: the peer verifies the hello first (a name lookup), so allow it a little more.
+WELCOME_TIMEOUT = HELLO_TIMEOUT + 2.0
+# Inbound connections that have not said hello yet: every peer dialling at once, many times over
+# (20 nodes: 19), and no more, so that a flood of idle connections cannot exhaust descriptors.
+MAX_UNIDENTIFIED = 64
+ACK_INTERVAL = 0.01  # seconds: acknowledgements of what was taken are batched this long
+REJECT_LINES_PER_SECOND = 5  # `reject` lines beyond this are counted, not written one by one
 OUTBOX_LIMIT = 4 * 1024 * 1024  # bytes waiting for a slow peer before sends are dropped
 # Unacknowledged data older than this aborts a link (a cut-off peer). A paused peer's kernel
 # still acknowledges, so only a real cut trips it; what TCP held unacknowledged is lost with the
@@ -27,8 +35,18 @@ FINISHED = "peer finished sending"  # the reason for a clean end of an inbound l
 # Why a value was not sent: the `reason` of its `drop` line, the same from both transports.
 NOT_CONNECTED = "peer not connected"
 NOT_READING = "peer not reading (send buffer full)"
+UNACKED_FULL = "too many values unacknowledged (peer down or not reading)"
 LINK_BROKE = "link down or redialled while the delayed frame waited"
 UNSENT_AT_STOP = "still waiting out NET_DELAY_MS at stop"
+
+
+UNACKED_SLACK = 65536  # values on the wire and in kernel buffers, beyond the receiver's queue
+
+
+def unacked_limit(max_queue: int) -> int:
+    """How many unacknowledged values a sender keeps per peer under reliable delivery: a full
+    receiver queue (MAX_QUEUE) plus what the wire holds, so a backlogged peer causes no drops."""
+    return max_queue + UNACKED_SLACK
 
 
 def why_not_sent(connected: bool, buffer_full: bool) -> str | None:
@@ -90,10 +108,37 @@ class DelayedFrames:
     def next_due(self) -> float | None:
         return self.pending[0][0] if self.pending else None
 
-    def take_all(self) -> list[int]:
-        values = [value for _, value, _ in self.pending]
+    def take_all(self) -> list[tuple[int, object]]:
+        """Every (value, connection) still waiting, in order; none wait afterwards."""
+        values = [(value, connection) for _, value, connection in self.pending]
         self.pending.clear()
         return values
+
+
+class RejectLimiter:
+    """At most `per_second` `reject` lines a second: a flood of bad connections must not fill
+    the disk. What is held back is counted and said in the next line let through."""
+
+    def __init__(self, per_second: int) -> None:
+        self.per_second = per_second
+        self.window = -1.0
+        self.lines = 0
+        self.held = 0
+
+    def allow(self, now: float, reason: str) -> str | None:
+        """The reason to log now (with what was held back), or None to hold this one back."""
+        if now - self.window >= 1.0:
+            self.window, self.lines = now, 0
+        if self.lines >= self.per_second:
+            self.held += 1
+            return None
+        self.lines += 1
+        held = self.take_held()
+        return f"{reason} (and {held} more connections rejected, not logged one by one)" if held else reason
+
+    def take_held(self) -> int:
+        held, self.held = self.held, 0
+        return held
 
 
 class Connectedness:

@@ -103,9 +103,12 @@ class NodeModel:
 
     def tick(self) -> TickOutcome:
         """One clock cycle: take one queued message if there is one, else draw an event."""
-        if self.queue:
-            message = self.queue.popleft()
-            return Receive(message, self.clock.receive(message.value), len(self.queue))
+        queue = self.queue
+        if queue:
+            message = queue[0]
+            clock = self.clock.receive(message.value)  # may overflow: then the message stays queued
+            queue.popleft()
+            return Receive(message, clock, len(queue))
         # random() * n is uniform over 1..n to within 2**-53, and three times faster than randint.
         targets = self._sends.get(int(self._random() * self.max_event_num) + 1)
         clock = self.clock.local_event()

@@ -11,6 +11,7 @@ import asyncio
 import ctypes
 import os
 import random
+import select
 import selectors
 import signal
 import sys
@@ -18,43 +19,55 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from node.config import NodeConfig
+from node.channel import Channels
+from node.clock import MAX_CLOCK
+from node.config import CLOCK_BUDGET, NodeConfig
 from node.core import NodeCore
 from node.eventlog import EventLog
 from node.interfaces import TransportEvents
+from node.linkrules import unacked_limit
 from node.model import node_seed
 from node.network import Network
 
 _PR_SET_TIMERSLACK = 29
 
 
-class PreciseSelector(selectors.SelectSelector):
-    """select() that wakes within microseconds of its timeout, however long the timeout.
+class PreciseSelector(selectors.EpollSelector):
+    """epoll, for any number of descriptors, woken within microseconds of its timeout.
 
-    Linux adds slack of 0.1% of the timeout to every select/poll/epoll wait (1 ms late on a 1 s
-    wait; measured p50 0.58 ms at 3 ticks/s), on top of the thread's timer slack. So a long wait
-    is split: most of it first, then the last stretch, whose slack is a few microseconds.
+    epoll_wait takes its timeout in whole milliseconds, so the default loop wakes up to 1 ms
+    after a deadline (measured p50 0.59 ms at 1000 ticks/s). select() takes microseconds
+    (measured p50 0.10 ms), but cannot watch a descriptor above 1023: a flood of idle connections
+    killed the node. So the waiting is done by select() on one descriptor, the epoll instance's
+    own (readable when any socket it watches is), and epoll only says which ones are ready.
+
+    Linux adds slack of 0.1% of the timeout to every wait (1 ms late on a 1 s wait; measured p50
+    0.58 ms at 3 ticks/s), on top of the thread's timer slack. So a long wait is split: most of it
+    first, then the last stretch, whose slack is a few microseconds.
     """
 
     FINAL_STEP = 0.002  # seconds
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
-        if timeout is None or timeout <= self.FINAL_STEP:
-            return super().select(timeout)
+        if timeout is None or timeout <= 0:
+            return super().select(timeout)  # no deadline to keep: epoll alone
         deadline = time.monotonic() + timeout
-        ready = super().select(timeout - max(self.FINAL_STEP, timeout * 0.002))
-        if ready:
-            return ready
-        return super().select(max(0.0, deadline - time.monotonic()))
+        first = timeout - max(self.FINAL_STEP, timeout * 0.002)
+        if not (first > 0 and self._wait(first)):
+            self._wait(deadline - time.monotonic())
+        return super().select(0)
+
+    def _wait(self, seconds: float) -> bool:
+        """Whether any watched descriptor became ready within `seconds` (microsecond timeout)."""
+        try:
+            ready, _, _ = select.select([self.fileno()], [], [], max(0.0, seconds))
+        except InterruptedError:
+            return True  # a signal: let the loop look (its handlers run from the wakeup fd)
+        return bool(ready)
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
-    """An event loop whose timers fire within microseconds, not milliseconds.
-
-    epoll_wait takes its timeout in whole milliseconds, so the default loop wakes up to 1 ms
-    after a deadline (measured p50 0.59 ms at 1000 ticks/s). select() takes microseconds
-    (measured p50 0.10 ms). A node has a handful of sockets, far below select's FD_SETSIZE.
-    """
+    """An event loop whose timers fire within microseconds, not milliseconds (PreciseSelector)."""
     return asyncio.SelectorEventLoop(PreciseSelector())
 
 
@@ -100,28 +113,33 @@ class Node:
         out: TextIO | None = None,
         listen_host: str = "0.0.0.0",
         handle_signals: bool = True,
+        early_stops: list[str] | None = None,
     ) -> None:
         self.config = config
         self.run_dir = run_dir
         self.run_seed = run_seed
-        self.log = EventLog(run_dir / f"{config.node_id}.jsonl", config.node_id)
+        self.log = EventLog(run_dir / f"{config.node_id}.jsonl", config.node_id, unacked_limit(config.max_queue))
         self.console = StreamConsole(out)
         self.listen_host = listen_host
         self.handle_signals = handle_signals
+        self.early_stops = early_stops if early_stops is not None else []  # signals before run()
         self.core: NodeCore | None = None
         self.network: Network | None = None
 
-    def _transport(self, events: TransportEvents) -> Network:
+    def _transport(self, events: TransportEvents, channels: Channels) -> Network:
         config = self.config
         self.network = Network(
             config.node_id,
             config.peers,
             config.port,
             events,
+            channels=channels,
             host=self.listen_host,
             delay_ms=config.net_delay_ms,
             jitter_ms=config.net_jitter_ms,
             rng=random.Random(node_seed(self.run_seed, f"{config.node_id}/net")),
+            # No honest clock passes the budget that node.config checks a run against.
+            max_value=CLOCK_BUDGET if config.duration > 0 else MAX_CLOCK,
         )
         return self.network
 
@@ -147,6 +165,8 @@ class Node:
         if self.handle_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self.core.request_stop, f"signal {sig.name}")
+        for reason in self.early_stops:  # it still starts and stops: its log says so
+            self.core.request_stop(reason)
         self.core.start()
         code = await exited
         await asyncio.sleep(0)  # let closed transports run their callbacks

@@ -1,7 +1,8 @@
 """The simulator's logs: node.interfaces.LogSink for nodes in virtual time, fast enough for it.
 
-A `SimLog` is one node's log across its incarnations (its disk): a restarted node reads back its
-last clock and first tick from it, as a real node reads its file. Where the lines go is the
+A `SimLog` is one node's log across its incarnations (its disk): a restarted node reads back from
+it what a real node reads back from its file (node.eventlog.Progress, fed line by line as it is
+written: the same Resume for the same lines). Where the lines go is the
 `Output`: nowhere (speed runs), to a callback as dicts (tests, benchmarks), or into one
 `<node>.jsonl` per node, formatted by node.schema's generated formatters (the same bytes
 json.dumps would write, without building a dict per line) and written in batches.
@@ -14,27 +15,49 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from node.eventlog import DEFAULT_KEEP, Progress
 from node.interfaces import Resume
-from node.schema import INTERNAL, RECEIVE, SEND, Event
+from node.schema import DROP, INTERNAL, RECEIVE, SEND, Event
 
 Writer = Callable[[Event, float, int, int, tuple[Any, ...]], None]  # one node's (event, ts, clock, queue, values)
 Output = Callable[[str], Writer]  # where lines go: a writer for each node
 
 
 class SimLog:
-    def __init__(self, node_id: str, output: Output | None) -> None:
+    """One node's log across its incarnations; `keep` sent values per peer (node.linkrules.unacked_limit)."""
+
+    def __init__(self, node_id: str, output: Output | None, keep: int = DEFAULT_KEEP) -> None:
         self.node_id = node_id
         self.lines = 0
-        self._last_clock: int | None = None
+        self._progress = Progress(keep)
+        # write() is the simulator's hot path (a line per event): it updates the progress inline,
+        # as Progress.received and Progress.sent_to do (tests/unit/test_resume.py holds them equal).
+        self._clock = 0
         self._first_tick_ts: float | None = None
+        self._taken = self._progress.taken
+        self._sent = self._progress.sent
         self._output = output(node_id) if output is not None else None
 
     def resume(self) -> Resume:
-        return Resume(self._last_clock or 0, self._first_tick_ts)
+        self._progress.clock = self._clock
+        self._progress.first_tick_ts = self._first_tick_ts
+        return self._progress.resume()
 
     def write(self, event: Event, ts: float, clock: int, queue: int, values: tuple[Any, ...]) -> None:
         self.lines += 1
-        self._last_clock = clock
+        self._clock = clock
+        if event is INTERNAL:  # the most frequent line
+            pass
+        elif event is RECEIVE:
+            sender, value = values[2], values[3]
+            if value > self._taken.get(sender, -1):
+                self._taken[sender] = value
+        elif event is SEND:
+            sent, value = self._sent, values[3]
+            for peer in values[2]:
+                sent[peer].append(value)
+        elif event is DROP:
+            self._progress.dropped(values[0], values[1])
         if self._first_tick_ts is None and (event is RECEIVE or event is SEND or event is INTERNAL):
             self._first_tick_ts = ts
         if self._output is not None:

@@ -44,7 +44,7 @@ TIMED_OUT = "connection lost: [Errno 110] Connection timed out"
 class Wire:
     """One connection a -> b."""
 
-    __slots__ = ("sender", "receiver", "open", "last_arrival", "held", "stuck", "parked", "abort")
+    __slots__ = ("sender", "receiver", "open", "last_arrival", "held", "stuck", "parked", "abort", "ack_held")
 
     def __init__(self, sender: str, receiver: str) -> None:
         self.sender = sender
@@ -55,6 +55,7 @@ class Wire:
         self.stuck: deque[int] = deque()  # sent during a cut: unacknowledged
         self.parked = 0  # of those, how many were already on the wire when the cut began (the oldest)
         self.abort: VirtualHandle | None = None
+        self.ack_held = -1  # the newest acknowledgement written back during a cut (-1: none)
 
 
 class Endpoint(Protocol):
@@ -65,6 +66,8 @@ class Endpoint(Protocol):
     events: TransportEvents
 
     def inbound_verified(self, peer: str, wire: Wire) -> None: ...
+
+    def acked(self, wire: Wire, value: int) -> None: ...
 
     def outbound_lost(self, wire: Wire, reason: str) -> None: ...
 
@@ -104,8 +107,13 @@ class VirtualNetwork:
             if not self.cuts[nodes]:
                 del self.cuts[nodes]
             for wire in self._open():
-                if wire.stuck and not self.is_cut(wire.sender, wire.receiver):
+                if self.is_cut(wire.sender, wire.receiver):
+                    continue
+                if wire.stuck:
                     self._retransmit(wire)
+                if wire.ack_held >= 0:
+                    value, wire.ack_held = wire.ack_held, -1
+                    self.acknowledge(wire, value)
 
         self.heap.at(self.heap.now + seconds, heal)
 
@@ -181,6 +189,26 @@ class VirtualNetwork:
         arrival = max(arrival, wire.last_arrival)  # TCP keeps a link FIFO: no overtaking
         wire.last_arrival = arrival
         heap.at(arrival, partial(self._arrive, wire, value))
+
+    def acknowledge(self, wire: Wire, value: int) -> None:
+        """The receiver writes an acknowledgement back on `wire` (node.channel). During a cut it
+        waits for the cut to end (acknowledgements are cumulative: the newest says it all)."""
+        if not wire.open:
+            return
+        if self.cuts and self.is_cut(wire.sender, wire.receiver):
+            wire.ack_held = max(wire.ack_held, value)
+            return
+        self.heap.at(self.heap.now + self.delay, partial(self._ack_arrives, wire, value))
+
+    def _ack_arrives(self, wire: Wire, value: int) -> None:
+        if not wire.open:
+            return
+        if self.cuts and self.is_cut(wire.sender, wire.receiver):
+            wire.ack_held = max(wire.ack_held, value)
+            return
+        sender = self.endpoints.get(wire.sender)
+        if sender is not None:  # through the sender's machine: a paused one takes it later
+            sender.time.call_at(self.heap.now, partial(sender.acked, wire, value))
 
     def _hold(self, wire: Wire, value: int, at: int) -> None:
         """Unacknowledged during a cut: kept in send order; after USER_TIMEOUT the link aborts."""

@@ -1,35 +1,45 @@
 """One node's links in the simulator: node.interfaces.Transport on node.simnet's wires.
 
 What node.network and node.dialer do with sockets, done in virtual time: dial with the same
-backoff, wait out NET_DELAY_MS (node.linkrules.DelayedFrames), half-close, and hand arriving
-values to the node only while it reads (hello verified, not paused, not held at MAX_QUEUE).
+backoff, wait for the peer's welcome, keep and send again what was not acknowledged
+(node.channel), wait out NET_DELAY_MS (node.linkrules.DelayedFrames), half-close, and hand
+arriving values to the node only while it reads (hello verified, not paused, not at MAX_QUEUE).
 """
 
 from __future__ import annotations
 
 import random
 
+from node.channel import Channels, Outbox
 from node.interfaces import TransportEvents
 from node.linkrules import (
+    ACK_INTERVAL,
     FINISHED,
     LINK_BROKE,
+    NOT_CONNECTED,
     NOT_READING,
+    UNACKED_FULL,
     Backoff,
     Connectedness,
     DelayedFrames,
     missing,
-    why_not_sent,
 )
 from node.simnet import EOF, OUTBOX_FRAMES, RESET, VirtualNetwork, Wire
 from node.virtual import NodeTime, VirtualHandle
 
 
 class _Outbound:
-    __slots__ = ("wire", "up", "backoff", "timer", "flush", "delayed", "eof_wanted", "eof_sent", "last_error")
+    __slots__ = (
+        "wire", "answered", "welcome", "up", "backoff", "timer", "flush", "delayed", "outbox", "eof_wanted",
+        "eof_sent", "last_error",
+    )  # fmt: skip
 
-    def __init__(self, delayed: DelayedFrames) -> None:
+    def __init__(self, delayed: DelayedFrames, outbox: Outbox) -> None:
         self.wire: Wire | None = None
-        self.up = False
+        self.answered = False  # the dial was answered (the SYN-ACK)
+        self.welcome: int | None = None  # the peer's welcome, when it came before the answer
+        self.up = False  # answered and welcomed: frames may go
+        self.outbox = outbox
         self.backoff = Backoff()
         self.timer: VirtualHandle | None = None  # the next dial, or the dial's answer
         self.flush: VirtualHandle | None = None  # when the next delayed value is due
@@ -48,6 +58,7 @@ class VirtualTransport:
         node_id: str,
         peers: tuple[str, ...],
         events: TransportEvents,
+        channels: Channels,
         time: NodeTime,
         delay_s: float,
         jitter_s: float,
@@ -60,7 +71,10 @@ class VirtualTransport:
         self.port = port  # every node's, as compose sets it (only said in `missing`)
         self.events = events
         self.time = time
-        self.out = {p: _Outbound(DelayedFrames(delay_s, jitter_s, rng)) for p in peers}
+        self.out = {p: _Outbound(DelayedFrames(delay_s, jitter_s, rng), channels.outboxes[p]) for p in peers}
+        self.inbox = channels.inbox
+        self._next_first = 0  # resume_reading's rotation
+        self._acks: dict[str, VirtualHandle | None] = {}
         self.inbound: dict[str, Wire] = {}  # verified connections from peers, not yet ended
         self.links = Connectedness(peers, events)
         self.paused = False
@@ -76,7 +90,11 @@ class VirtualTransport:
             self._redial(peer, self.net.delay)
 
     def _redial(self, peer: str, after: float) -> None:
-        self.out[peer].timer = self.time.call_at(self.time.now() + after, lambda: self._dial(peer))
+        """The next dial; one dial chain per peer (a pending dial or answer is called off)."""
+        out = self.out[peer]
+        if out.timer is not None:
+            out.timer.cancel()
+        out.timer = self.time.call_at(self.time.now() + after, lambda: self._dial(peer))
 
     def missing(self) -> dict[str, str]:
         return missing(
@@ -85,27 +103,50 @@ class VirtualTransport:
         )
 
     def send(self, peer: str, value: int) -> str | None:
+        """As node.dialer sends: kept while the link is down under reliable delivery."""
         out = self.out[peer]
-        wire = out.wire
-        why = why_not_sent(
-            out.up and wire is not None, wire is not None and len(wire.held) + len(wire.stuck) >= OUTBOX_FRAMES
-        )
-        if why is not None or wire is None:
-            return why
-        if out.delayed.active:
-            if out.delayed.push(self.time.now(), value, wire):
-                self._flush_at(peer)
-            return None
-        self.net.transmit(wire, value)
+        wire = out.wire if out.up else None
+        box = out.outbox
+        if wire is None and not box.reliable:
+            return NOT_CONNECTED
+        if wire is not None and not box.reliable and len(wire.held) + len(wire.stuck) >= OUTBOX_FRAMES:
+            return NOT_READING
+        if not box.keep(value):
+            return UNACKED_FULL
+        if wire is not None:
+            self._write(peer, wire, value)
         return None
+
+    def _write(self, peer: str, wire: Wire, value: int) -> None:
+        out = self.out[peer]
+        if not out.delayed.active:
+            self.net.transmit(wire, value)
+        elif out.delayed.push(self.time.now(), value, wire):
+            self._flush_at(peer)
+
+    def acknowledge(self, peer: str) -> None:
+        if peer not in self._acks:
+            self._acks[peer] = self.time.call_at(self.time.now() + ACK_INTERVAL, lambda: self._send_ack(peer))
+
+    def _send_ack(self, peer: str) -> None:
+        del self._acks[peer]
+        wire = self.inbound.get(peer)
+        if wire is not None and not self.closed:
+            self.net.acknowledge(wire, self.inbox.taken.get(peer, 0))
 
     def pause_reading(self) -> None:
         self.paused = True
 
     def resume_reading(self) -> None:
+        """Read again, starting with a different peer each time: at a small MAX_QUEUE the first
+        peer would otherwise refill the queue every time and the others never be read."""
         self.paused = False
-        for wire in list(self.inbound.values()):
-            self.read(wire)
+        wires = list(self.inbound.values())
+        if wires:
+            first = self._next_first % len(wires)
+            self._next_first += 1
+            for wire in wires[first:] + wires[:first]:
+                self.read(wire)
 
     def finish_sending(self) -> None:
         self.stopping = True
@@ -134,11 +175,17 @@ class VirtualTransport:
         if self.net.endpoints.get(self.node_id) is self:
             del self.net.endpoints[self.node_id]
         unsent = []
+        for ack in self._acks.values():
+            if ack is not None:
+                ack.cancel()
         for peer, out in self.out.items():
             for handle in (out.timer, out.flush):
                 if handle is not None:
                     handle.cancel()
-            unsent += [(peer, value) for value in out.delayed.take_all()]
+            current = out.wire if out.up else None
+            pending = out.delayed.take_all()
+            if not out.outbox.reliable:  # else still unacknowledged: counted in the stop line
+                unsent += [(peer, value) for value, sent_on in pending if sent_on is not current]
             self._send_eof(out)
         for wire in self.inbound.values():
             if wire.open:
@@ -156,8 +203,12 @@ class VirtualTransport:
             out.last_error = error
             self._redial(peer, after + out.backoff.next())
             return
+        was_up = out.up
         out.wire = wire
+        out.up, out.answered, out.welcome = False, False, None  # a new connection waits for its welcome
         out.eof_sent = False
+        if was_up:
+            self._changed(peer, "redialled")
         out.timer = self.time.call_at(self.time.now() + after, lambda: self._outbound_up(peer, wire))
 
     def _outbound_up(self, peer: str, wire: Wire) -> None:
@@ -168,8 +219,33 @@ class VirtualTransport:
         if not wire.open:
             self._dial(peer)
             return
+        out.answered = True
+        if out.welcome is not None:
+            self._welcomed(peer, wire)
+
+    def acked(self, wire: Wire, value: int) -> None:
+        """An acknowledgement from the peer on our connection (node.channel); the first is its welcome."""
+        peer = wire.receiver
+        out = self.out[peer]
+        if self.closed or out.wire is not wire:
+            return
+        why = out.outbox.acknowledge(value)
+        if why is not None:
+            self.net.close(wire, why)
+            return
+        if out.up:
+            return
+        if out.answered:
+            self._welcomed(peer, wire)
+        else:
+            out.welcome = value
+
+    def _welcomed(self, peer: str, wire: Wire) -> None:
+        out = self.out[peer]
         out.up = True
-        out.backoff.reset()
+        out.backoff.reset()  # only now: a connection refused at once does not reset it
+        for value in out.outbox.to_resend():
+            self._write(peer, wire, value)
         self._changed(peer)
 
     def outbound_lost(self, wire: Wire, reason: str) -> None:
@@ -178,7 +254,8 @@ class VirtualTransport:
         if self.closed or out.wire is not wire:
             return
         out.wire = None
-        out.up = False
+        out.up = out.answered = False
+        out.outbox.connection_lost()
         out.last_error = reason
         self._changed(peer, reason)
         if not self.stopping:
@@ -193,12 +270,10 @@ class VirtualTransport:
         out = self.out[peer]
         for value, sent_on in out.delayed.due(self.time.now()):
             wire = out.wire
-            if not out.up or wire is None or wire is not sent_on:
-                self.events.frame_dropped(peer, value, LINK_BROKE)
-            elif len(wire.held) + len(wire.stuck) >= OUTBOX_FRAMES:
-                self.events.frame_dropped(peer, value, NOT_READING)
-            else:
+            if out.up and wire is not None and wire is sent_on:
                 self.net.transmit(wire, value)
+            elif not out.outbox.reliable:  # reliable: still unacknowledged, sent again once welcomed
+                self.events.frame_dropped(peer, value, LINK_BROKE)
         if out.delayed.pending:
             self._flush_at(peer)
         else:
@@ -214,6 +289,7 @@ class VirtualTransport:
         if old is not None and old is not wire:  # a restarted peer dialed again (node.network does the same)
             self.net.close(old, "replaced", tell_sender=False, tell_receiver=False)
         self.inbound[peer] = wire
+        self.net.acknowledge(wire, self.inbox.welcome(peer))  # the welcome: where the peer resumes
         self._changed(peer)
         self.read(wire)
 

@@ -4,6 +4,7 @@
     python -m node.simulate --nodes 5 --max-event-num 6 --seed 42 --analyse
     python -m node.simulate --kill node1@10:3 --pause node2@20:4 --isolate node3@30:5 --cut node1-node2@40:2
     python -m node.simulate --set NET_DELAY_MS=20 --set NODE1_NET_JITTER_MS=5
+    python -m node.simulate --chaos --seeds 1000       # seeded random faults, every invariant (node.chaos)
 
 Faults (each option repeatable; T and D in seconds of model time since the nodes booted, which
 is when they start connecting; ticking starts about a millisecond later):
@@ -12,6 +13,12 @@ is when they start connecting; ticking starts about a millisecond later):
   --isolate NODE@T:D  cut off from every peer for D seconds (docker network disconnect / connect)
   --cut A-B@T:D       only the link between A and B broken: simulator only (containers on one
                       compose network cannot lose one link alone under the lock-down)
+  --term NODE@T       SIGTERM at T: the node stops early, cleanly, for good (docker stop)
+
+Chaos (node.chaos): --chaos --seeds N checks seeds S..S+N-1 (S: --seed) on every core, each a
+random configuration and fault schedule run in memory against every invariant, and prints
+`N schedules, V violations, T s` (V: schedules that broke one) or, last, the first failing seed
+with its replay command, exit 1. --chaos alone replays --seed in detail. Other options are ignored.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import sys
 import time
 from pathlib import Path
 
+from node import chaos
 from node.config import DEFAULTS, ConfigError
 from node.simulation import KINDS, Fault, cluster, parse_fault, write_simulation
 from node.virtual import SimulationError
@@ -43,7 +51,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-rate", type=int, help=f"MAX_CLOCK_RATE (default {DEFAULTS['MAX_CLOCK_RATE']})")
     parser.add_argument("--max-event-num", type=int, help=f"MAX_EVENT_NUM (default {DEFAULTS['MAX_EVENT_NUM']})")
     parser.add_argument("--duration", type=float, help=f"seconds of model time (default {DEFAULTS['DURATION']})")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="the run's seed; with --chaos, the (first) chaos seed")
+    parser.add_argument("--chaos", action="store_true", help="random faults and configurations: see below")
+    parser.add_argument("--seeds", type=int, metavar="N", help="with --chaos: check N seeds from --seed on")
     parser.add_argument("--delay", type=float, default=0.0002, help="the wire's one-way delay, s (default 0.0002)")
     parser.add_argument("--jitter", type=float, default=0.0, help="extra uniform delay on the wire up to this, s")
     parser.add_argument(
@@ -66,6 +76,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--analyse", action="store_true", help="run the analysis on the result")
     parser.add_argument("--verbose", action="store_true", help="print the nodes' status lines with virtual times")
     args = parser.parse_args(argv)
+    if args.seeds is not None and (not args.chaos or args.seeds < 1):
+        parser.error("--seeds N needs --chaos and N of at least 1")
     if args.nodes < 2:
         parser.error("--nodes must be at least 2")
     if min(args.delay, args.jitter, args.start_skew) < 0:
@@ -94,6 +106,8 @@ def environment(args: argparse.Namespace) -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.chaos:
+        return chaos.main(args.seed, args.seeds)
     run_id = args.out.name if args.out else f"sim-{args.seed}-{time.strftime('%Y-%m-%d_%H-%M-%S', time.gmtime())}"
     try:
         sim = cluster(

@@ -13,14 +13,17 @@ from __future__ import annotations
 import json
 import math
 import random
+import signal
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from node.channel import Channels
 from node.config import DEFAULTS, NodeConfig, load_config, node_environment
 from node.core import NodeCore
 from node.interfaces import TransportEvents
+from node.linkrules import unacked_limit
 from node.model import node_seed
 from node.simlog import JsonLinesOutput, Output, SimLog, record_output
 from node.simnet import VirtualNetwork
@@ -28,7 +31,8 @@ from node.simtransport import VirtualTransport
 from node.virtual import EventHeap, Machine, NodeTime
 
 Sink = Callable[[str, dict[str, Any]], None]
-KINDS = ("pause", "kill", "isolate", "cut")
+KINDS = ("pause", "kill", "isolate", "cut", "term")
+SIGTERM = f"signal {signal.SIGTERM.name}"  # the stop reason node.realtime's SIGTERM handler gives
 
 
 @dataclass(frozen=True)
@@ -36,22 +40,27 @@ class Fault:
     kind: str  # one of KINDS
     nodes: tuple[str, ...]  # the node, or the two ends of a cut link
     at: float  # seconds of virtual time
-    seconds: float
+    seconds: float  # 0 for a term: a stop has no end
 
     def __str__(self) -> str:
-        return f"--{self.kind} {'-'.join(self.nodes)}@{self.at:g}:{self.seconds:g}"
+        span = "" if self.kind == "term" else f":{self.seconds:g}"
+        return f"--{self.kind} {'-'.join(self.nodes)}@{self.at:g}{span}"
 
 
 def parse_fault(kind: str, text: str, node_ids: tuple[str, ...]) -> Fault:
-    """`NODE@T:D` (or `A-B@T:D` for a cut) -> Fault; ValueError with a one-line reason."""
-    usage = "A-B@T:D, e.g. node1-node2@10:3" if kind == "cut" else "NODE@T:D, e.g. node1@10:3"
+    """`NODE@T:D` (`A-B@T:D` for a cut, `NODE@T` for a term) -> Fault; ValueError with a one-line reason."""
+    usage = {"cut": "A-B@T:D, e.g. node1-node2@10:3", "term": "NODE@T, e.g. node1@10"}.get(
+        kind, "NODE@T:D, e.g. node1@10:3"
+    )
     where, _, when = text.rpartition("@")
-    at_text, _, seconds_text = when.partition(":")
+    at_text, colon, seconds_text = when.partition(":")
     try:
-        at, seconds = float(at_text), float(seconds_text)
+        at, seconds = float(at_text), 0.0 if kind == "term" else float(seconds_text)
+        if kind == "term" and colon:
+            raise ValueError
     except ValueError:
-        raise ValueError(f"--{kind} {text!r}: expected {usage} (T and D in seconds)") from None
-    if not (math.isfinite(at) and math.isfinite(seconds)) or at < 0 or seconds <= 0:
+        raise ValueError(f"--{kind} {text!r}: expected {usage} (in seconds)") from None
+    if not (math.isfinite(at) and math.isfinite(seconds)) or at < 0 or (seconds <= 0 and kind != "term"):
         raise ValueError(f"--{kind} {text!r}: T must be 0 or more and D above 0 (seconds)")
     if kind == "cut":
         splits = [(where[:i], where[i + 1 :]) for i, c in enumerate(where) if c == "-"]
@@ -157,7 +166,7 @@ def simulate(sim: Simulation, output: Output | None = None, *, echo: bool = Fals
         ready = {node: network_rng.random() * sim.start_skew for node in ids}
     base = 4 * sim.delay  # every first connection is up by then (node.simnet): offsets count from it
     net = VirtualNetwork(heap, sim.delay, sim.jitter, network_rng, {n: base + t for n, t in ready.items()})
-    logs = {node: SimLog(node, output) for node in ids}
+    logs = {c.node_id: SimLog(c.node_id, output, unacked_limit(c.max_queue)) for c in sim.configs}
     errors: list[str] = []
     codes: dict[str, list[int | None]] = {node: [] for node in ids}
     cores: dict[str, NodeCore] = {}
@@ -171,10 +180,12 @@ def simulate(sim: Simulation, output: Output | None = None, *, echo: bool = Fals
         incarnation = len(codes[node])
         codes[node].append(None)
 
-        def transport(events: TransportEvents) -> VirtualTransport:
+        def transport(events: TransportEvents, channels: Channels) -> VirtualTransport:
             rng = random.Random(node_seed(sim.seed, f"{node}/net"))  # as node.realtime seeds NET_JITTER_MS
             delay, jitter = config.net_delay_ms / 1000, config.net_jitter_ms / 1000
-            return VirtualTransport(net, node, config.peer_ids, events, clock, delay, jitter, rng, config.port)
+            return VirtualTransport(
+                net, node, config.peer_ids, events, channels, clock, delay, jitter, rng, config.port
+            )
 
         def exited(code: int) -> None:
             codes[node][incarnation] = code
@@ -197,8 +208,13 @@ def simulate(sim: Simulation, output: Output | None = None, *, echo: bool = Fals
 
     for index in range(len(ids)):
         boot(index)
+
+    def restart(node: str) -> None:
+        if not machines[node].alive:  # `docker start` of a running container does nothing (kills overlap)
+            boot(ids.index(node))
+
     for fault in sim.faults:
-        _schedule(fault, heap, net, machines, lambda node: boot(ids.index(node)))
+        _schedule(fault, heap, net, machines, cores, restart)
     config = sim.configs[0]
     ends = [f.at + f.seconds for f in sim.faults]
     limit = max([0.0, *ends]) + config.duration + config.start_timeout + config.drain_timeout + 60
@@ -210,7 +226,12 @@ def simulate(sim: Simulation, output: Output | None = None, *, echo: bool = Fals
 
 
 def _schedule(
-    fault: Fault, heap: EventHeap, net: VirtualNetwork, machines: dict[str, Machine], boot: Callable[[str], None]
+    fault: Fault,
+    heap: EventHeap,
+    net: VirtualNetwork,
+    machines: dict[str, Machine],
+    cores: dict[str, NodeCore],
+    restart: Callable[[str], None],
 ) -> None:
     node = fault.nodes[0]
     end = fault.at + fault.seconds
@@ -227,9 +248,17 @@ def _schedule(
         def kill() -> None:
             machines[node].alive = False
             net.kill(node)
-            heap.at(end, lambda: boot(node))
+            heap.at(end, lambda: restart(node))
 
         heap.at(fault.at, kill)
+    elif fault.kind == "term":
+        # `docker stop`: SIGTERM, handled as node.realtime handles it (a callback of the node's
+        # own process: it waits while the node is paused and is lost with a killed one).
+        def term() -> None:
+            core = cores[node]  # the incarnation running at `at`
+            core.scheduler.call_soon(lambda: core.request_stop(SIGTERM))
+
+        heap.at(fault.at, term)
     else:
         heap.at(fault.at, lambda: net.cut(frozenset(fault.nodes), fault.seconds))
 

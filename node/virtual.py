@@ -18,6 +18,12 @@ class SimulationError(RuntimeError):
     """The simulated cluster did not end (a bug: in virtual time nothing may hang)."""
 
 
+# Callbacks between two checks that virtual time still advances: that many at one instant is a
+# livelock (callbacks scheduling each other at the same time forever), which would never reach
+# the time limit. A mask, so that the check costs one test per callback.
+LIVELOCK_CHECK = (1 << 18) - 1
+
+
 class Machine:
     """One incarnation of a node's process: alive until killed, frozen while paused."""
 
@@ -60,9 +66,11 @@ class EventHeap:
         return handle
 
     def run(self, until: float) -> None:
-        """Run every callback in order; raise SimulationError if any is still due after `until`."""
+        """Run every callback in order; raise SimulationError if any is still due after `until`,
+        or if virtual time stops advancing (a livelock)."""
         heap = self._heap
         pop, push = heapq.heappop, heapq.heappush
+        count, checked_at = 0, -1.0
         while heap:
             entry = pop(heap)
             when, _, _, callback, machine = entry
@@ -78,6 +86,14 @@ class EventHeap:
             if when > until:
                 raise SimulationError(f"still running at {when:.3f} s of virtual time (limit {until:.3f} s)")
             self.now = when
+            count += 1
+            if not count & LIVELOCK_CHECK:
+                if when == checked_at:
+                    at = f"{when:.6f} s of virtual time"
+                    raise SimulationError(
+                        f"livelock: {LIVELOCK_CHECK + 1:,} callbacks at {at}, which no longer advances"
+                    )
+                checked_at = when
             callback()
 
 

@@ -5,8 +5,10 @@ Every link is one TCP connection in one direction: the sending node dials, write
     hello = b"LAMP" | version (1 byte) | id length (1 byte) | node id (UTF-8)
 
 and then nothing but frames, each exactly one unsigned 32-bit big-endian clock value. The
-decoder accepts bytes in chunks of any size (TCP may split or join frames anywhere) and raises
-`ProtocolError` for anything a Lamport sender would never produce.
+receiver writes back on the same connection only acknowledgements, in the same 4-byte frames:
+each the highest value it has taken from that sender (node.channel). The decoders accept bytes
+in chunks of any size (TCP may split or join frames anywhere) and reject anything a Lamport
+sender (or receiver) would never produce.
 """
 
 from __future__ import annotations
@@ -24,7 +26,13 @@ _HELLO_HEAD = len(MAGIC) + 2
 
 
 class ProtocolError(Exception):
-    """The remote side sent bytes that are not this protocol: its fault, not ours."""
+    """The remote side sent bytes that are not this protocol: its fault, not ours.
+
+    `values` are the good frames decoded before the bad one: delivered, not thrown away."""
+
+    def __init__(self, message: str, values: list[int] | None = None) -> None:
+        super().__init__(message)
+        self.values = values or []
 
 
 def encode_hello(node_id: str) -> bytes:
@@ -48,13 +56,16 @@ class LinkDecoder:
     is garbage or a replay and ends the link.
     """
 
-    __slots__ = ("_buffer", "peer", "last_value", "frames")
+    __slots__ = ("_buffer", "peer", "last_value", "frames", "max_value")
 
-    def __init__(self) -> None:
+    def __init__(self, max_value: int = MAX_CLOCK) -> None:
         self._buffer = bytearray()
         self.peer: str | None = None  # set once the hello has been read
         self.last_value: int | None = None
         self.frames = 0
+        # No honest peer's clock can pass this in this run (node.config's clock bound): one frame
+        # near 2^32 would otherwise drive every clock it reaches to overflow.
+        self.max_value = max_value
 
     def feed(self, data: bytes) -> list[int]:
         """Add received bytes; return the complete clock values they finish, in order."""
@@ -67,9 +78,15 @@ class LinkDecoder:
         values = [v for (v,) in FRAME.iter_unpack(memoryview(self._buffer)[:usable])]
         del self._buffer[:usable]
         last = self.last_value
-        for value in values:
-            if last is not None and value <= last:
-                raise ProtocolError(f"clock value {value} after {last}: a sender's values only grow")
+        for i, value in enumerate(values):
+            if (last is not None and value <= last) or value > self.max_value:
+                self.last_value, self.frames = last, self.frames + i
+                why = (
+                    f"clock value {value} after {last}: a sender's values only grow"
+                    if value <= self.max_value
+                    else f"clock value {value} beyond {self.max_value}, the most any clock can reach in this run"
+                )
+                raise ProtocolError(why, values[:i])
             last = value
         self.last_value = last
         self.frames += len(values)
@@ -104,3 +121,28 @@ class LinkDecoder:
         if self._buffer:
             where = "hello" if self.peer is None else "frame"
             raise ProtocolError(f"connection ended inside a {where} ({len(self._buffer)} stray bytes)")
+
+
+class AckDecoder:
+    """Decodes the acknowledgements a receiver writes back on a link: 4-byte frames, each the
+    highest value it has taken (node.channel); never decreasing. Returns why, as a string, when
+    the bytes are not that."""
+
+    __slots__ = ("_buffer", "last")
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self.last = -1
+
+    def feed(self, data: bytes) -> list[int] | str:
+        self._buffer += data
+        usable = len(self._buffer) - len(self._buffer) % FRAME_SIZE
+        if usable == 0:
+            return []
+        values = [v for (v,) in FRAME.iter_unpack(memoryview(self._buffer)[:usable])]
+        del self._buffer[:usable]
+        for value in values:
+            if value < self.last:
+                return f"acknowledgement {value} after {self.last}: acknowledgements never decrease"
+            self.last = value
+        return values

@@ -2,7 +2,7 @@
 """Write docker-compose.<N>.yml: the cluster with N nodes, for `docker compose -f ... up`.
 
     python3 scripts/compose_nodes.py 5          # writes docker-compose.5.yml at the repository root
-    docker compose -f docker-compose.5.yml up   # init, node1..node5, then the summary
+    docker compose -f docker-compose.5.yml up   # init, node1..node5, the summary, the result
 
 Every service `extends` its counterpart in docker-compose.yml (same images, lock-down, volumes,
 environment and .env defaults); only names, peers and dependencies are generated. Node k may be
@@ -47,10 +47,16 @@ def render(nodes: int) -> str:
             *[f'      {name}: "${{NODE{i}_{name}:-${{{name}:-{DEFAULTS[name]}}}}}"' for name in NET],
         ]
     out += [
+        # As in docker-compose.yml: the summary once every node has exited, whatever its exit
+        # code; the result's dependencies give `up` its exit status.
         "  summary:",
         "    extends: {file: docker-compose.yml, service: summary}",
         "    depends_on: !override",
-        *[f"      {node}: {{condition: service_completed_successfully}}" for node in ids],
+        *[f"      {node}: {{condition: service_completed_successfully, required: false}}" for node in ids],
+        "  result:",
+        "    extends: {file: docker-compose.yml, service: result}",
+        "    depends_on: !override",
+        *[f"      {name}: {{condition: service_completed_successfully}}" for name in ("summary", *ids)],
         "  analysis:",
         "    extends: {file: docker-compose.yml, service: analysis}",
         "networks:",

@@ -2,7 +2,7 @@
 
 Writers build lines only from an `Event` (`Event.record` for a dict, `Event.formatter` for the
 simulator's direct JSON text), so no writer can emit a field defined nowhere. Readers check a
-record with `record_problem`, which names the missing or mistyped field. `FORMAT` is the log
+record with `record_problem`, which names the missing, mistyped or out-of-range field. `FORMAT` is the log
 format's version, written in every `start` line; logs without it are format 1 (the same fields,
 less `format` and `time`), which readers still accept.
 """
@@ -14,9 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from node.clock import MAX_CLOCK  # clocks travel as 4-byte unsigned frames
 from node.config import NODE_ID_PATTERN  # node ids: a safe alphabet, verbatim in JSON and f-strings
 
-FORMAT = 2
+FORMAT = 3
 
 # Field types as JSON sees them. "node" is a node id (validated at start to a safe alphabet, so
 # it needs no escaping in JSON), "nodes" a list of them, "text" any string.
@@ -164,7 +165,11 @@ STALL = Event(
         _LATE,
     ),
 )
-QUEUE_FULL = Event("queue_full", "the queue reached `MAX_QUEUE`", (Field("limit", "int", "MAX_QUEUE"),))
+QUEUE_FULL = Event(
+    "queue_full",
+    "the queue reached `MAX_QUEUE` (in the end-of-run drain: all that peers can have unacknowledged)",
+    (Field("limit", "int", "the bound reached"),),
+)
 STATS = Event(
     "stats",
     "every `STATUS_INTERVAL` seconds",
@@ -195,6 +200,8 @@ STOP = Event(
         Field("dropped", "int", "drop events"),
         Field("skipped", "int", "ticks skipped after stalls"),
         Field("unfinished", "nodes", "peers still sending when the drain ended"),
+        Field("unacked", "counts", "values sent and not acknowledged, by peer: the newest ones sent", since=3),
+        Field("acked", "counts", "the highest value each peer acknowledged (it took every value up to it)", since=3),
     ),
 )
 EVENTS: dict[str, Event] = {
@@ -204,6 +211,12 @@ EVENTS: dict[str, Event] = {
 TICK_EVENTS = (RECEIVE, SEND, INTERNAL)
 
 
+# Integers a node can only log within 0..MAX_CLOCK: clocks and clock values (4-byte frames on the
+# wire) and the queue length. Outside it a line is corrupt, and would overflow the readers' arrays.
+CLOCK_FIELDS = frozenset({"clock", "value", "resumed_clock", "queue"})
+SHOWN = 40  # characters of a bad value quoted in a problem (a crafted one may be megabytes)
+
+
 def _valid(kind: FieldType, value: Any) -> bool:
     t = type(value)
     if kind == "int":
@@ -211,12 +224,26 @@ def _valid(kind: FieldType, value: Any) -> bool:
     if kind == "number":
         return (t is int) or (t is float and math.isfinite(value))
     if kind in ("node", "text"):
-        return t is str
+        return t is str and (kind == "text" or NODE_ID_PATTERN.fullmatch(value) is not None)
     if kind == "nodes":
-        return t is list and all(type(v) is str for v in value)
+        return t is list and all(type(v) is str and NODE_ID_PATTERN.fullmatch(v) for v in value)
     if kind == "object":
         return t is dict
     return t is dict and all(type(v) is int for v in value.values())  # counts
+
+
+def _value_problem(f: Field, value: Any) -> str | None:
+    """Why `value` cannot be `f` (None if it can): "expected <type>", or out of its range."""
+    if not _valid(f.type, value):
+        return f"expected {TYPES[f.type]}"
+    if f.name in CLOCK_FIELDS and not 0 <= value <= MAX_CLOCK:
+        return f"{value} outside 0..{MAX_CLOCK}"
+    return None
+
+
+def _shown(text: str) -> str:
+    """`text` quoted for a problem line, cut to SHOWN characters."""
+    return repr(text) if len(text) <= SHOWN else repr(text[:SHOWN]) + f"... ({len(text):,} characters)"
 
 
 def record_problem(record: Any, version: int = FORMAT) -> str | None:
@@ -224,16 +251,18 @@ def record_problem(record: Any, version: int = FORMAT) -> str | None:
     if type(record) is not dict:
         return "not a JSON object"
     for f in COMMON:
-        if not _valid(f.type, record.get(f.name)):
-            return f"missing or invalid field {f.name!r}"
+        why = _value_problem(f, record.get(f.name))
+        if why is not None:  # the type is named by the field; a range is said
+            return f"missing or invalid field {f.name!r}" + ("" if why.startswith("expected") else f" ({why})")
     event = EVENTS.get(record["event"])
     if event is None:
-        return f"unknown event {record['event']!r}"
+        return f"unknown event {_shown(record['event'])}"
     for f in event.fields:
         if f.name not in record:
-            if f.since > version:
-                continue
-            return f"{event.name} without {f.name!r}"
-        if not _valid(f.type, record[f.name]):
-            return f"{event.name} with an invalid {f.name!r} (expected {TYPES[f.type]})"
+            if f.since <= version:
+                return f"{event.name} without {f.name!r}"
+            continue
+        why = _value_problem(f, record[f.name])
+        if why is not None:
+            return f"{event.name} with an invalid {f.name!r} ({why})"
     return None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import types
 from typing import Annotated, Any, TypedDict, Union, get_args, get_origin, get_type_hints
 
-SUMMARY_SCHEMA = 2
+SUMMARY_SCHEMA = 3
 
 
 class Percentiles(TypedDict):
@@ -97,11 +97,12 @@ Link = TypedDict(
         "dropped": Annotated[int, "of those, logged as dropped by the sender"],
         "received": Annotated[int, "matched receives"],
         "left": Annotated[int, "in the receiver's queue at its last stop"],
-        "lost": Annotated[int, "left the sender, never received, not in the queue"],
+        "in_flight": Annotated[int, "unacknowledged at the sender's last stop, not received, not in the queue"],
+        "lost": Annotated[int, "left the sender, never received, not in the queue, not in flight"],
         "duplicated": Annotated[int, "received more than once"],
         "unmatched": Annotated[int, "received but never sent"],
         "order_violations": Annotated[int, "received after a later value"],
-        "unaccounted": Annotated[int, "sent - dropped - received - left (0 on a clean run)"],
+        "unaccounted": Annotated[int, "sent - dropped - received - left - in_flight (0 on a clean run)"],
         "clock_condition_violations": Annotated[int, "receives whose clock is not above the send's"],
         "delay_ms": Annotated[Percentiles, "one-way delay: receiver's enqueue time - sender's send time"],
         "examples": Annotated[list[str], "up to five violations, in words"],
@@ -120,6 +121,7 @@ class Messages(TypedDict):
     dropped: Annotated[int, "the links summed"]
     received: Annotated[int, "the links summed"]
     left: Annotated[int, "the links summed"]
+    in_flight: Annotated[int, "the links summed"]
     lost: Annotated[int, "the links summed"]
     duplicated: Annotated[int, "the links summed"]
     unmatched: Annotated[int, "the links summed"]

@@ -1,8 +1,10 @@
 """What the integration tests share: an isolated compose project per run (deploy.compose), a docker
-CLI call as a user would make it for a fault, and waiting until the nodes tick."""
+CLI call as a user would make it for a fault, waiting until the nodes tick, a process's identity
+and capabilities as the kernel reports them, and a log folder owned by root."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from collections.abc import Iterator, Mapping
@@ -12,6 +14,7 @@ from pathlib import Path
 from deploy.compose import COMPOSE_FILE, ComposeProject, unique_name
 
 NODES = ("node1", "node2", "node3")
+NODE_IMAGE = "lamport-node:latest"  # docker-compose.yml's node image
 
 
 def project(
@@ -59,3 +62,40 @@ def wait_until_ticking(running: ComposeProject, nodes: tuple[str, ...] = NODES, 
                 return folder
         time.sleep(0.2)
     raise TimeoutError("nodes did not start ticking")
+
+
+def process_status(pid: int) -> list[dict[str, str]]:
+    """/proc/PID/task/*/status of a host process, one dict per thread (field -> value: `Uid`,
+    `Gid`, `Groups`, `CapEff`, `NoNewPrivs` ...): identity and capabilities are per thread."""
+    threads = []
+    for task in sorted(Path(f"/proc/{pid}/task").iterdir()):
+        fields = (line.partition(":") for line in (task / "status").read_text().splitlines())
+        threads.append({name: value.strip() for name, _, value in fields})
+    return threads
+
+
+def _chown(folder: Path, uid: int, gid: int, recursive: bool) -> None:
+    """chown as root: directly when this process is root, else in a throwaway container (which
+    runs as root with Docker's default capabilities, CHOWN among them)."""
+    if os.geteuid() == 0:
+        paths = [folder, *(folder.rglob("*") if recursive else ())]
+        for path in paths:
+            os.chown(path, uid, gid, follow_symlinks=False)
+        return
+    flags = ["-R"] if recursive else []
+    mount = f"{folder}:/folder"
+    docker("run", "--rm", "--network", "none", "--user", "0", "-v", mount, "--entrypoint", "chown", NODE_IMAGE,
+           "-h", *flags, f"{uid}:{gid}", "/folder")  # fmt: skip
+
+
+@contextmanager
+def owned_by_root(folder: Path) -> Iterator[Path]:
+    """`folder` owned by root:root inside the block (as `logs/` is when root cloned the project);
+    afterwards it and everything written into it belong to its owner again (so the test's
+    temporary folder can be removed)."""
+    stat = folder.stat()
+    _chown(folder, 0, 0, recursive=False)
+    try:
+        yield folder
+    finally:
+        _chown(folder, stat.st_uid, stat.st_gid, recursive=True)

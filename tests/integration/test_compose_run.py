@@ -21,7 +21,7 @@ def test_short_fast_run_keeps_every_invariant(logs: Path, owner: int) -> None:
     with cluster(logs, env) as running:
         codes = running.wait_until_exited()
         output = running.logs_text()
-    assert codes == {"init": 0, "node1": 0, "node2": 0, "node3": 0, "summary": 0}, output
+    assert codes == {"init": 0, "node1": 0, "node2": 0, "node3": 0, "summary": 0, "result": 0}, output
     folder = running.run_folder()
     assert sorted(p.name for p in folder.glob("*.jsonl")) == ["node1.jsonl", "node2.jsonl", "node3.jsonl"]
     run = logcheck.load_run(folder)

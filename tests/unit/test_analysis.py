@@ -206,7 +206,7 @@ def test_cli_writes_outputs_and_prints_the_table(tmp_path: Path, capsys: pytest.
     assert "clock condition: holds for all 3" in out
     for name in ("summary.json", "summary.md", "clock.png", "gap.png", "queue.png", "jumps.png"):
         assert (folder / name).stat().st_size > 0, name
-    assert json.loads((folder / "summary.json").read_text())["schema"] == SUMMARY_SCHEMA  # node.schema's: now 2
+    assert json.loads((folder / "summary.json").read_text())["schema"] == SUMMARY_SCHEMA  # node.schema's: now 3
     assert "![clock](clock.png)" in (folder / "summary.md").read_text()
 
 

@@ -105,7 +105,7 @@ def test_every_kept_summary_is_still_read_by_compare(tmp_path: Path) -> None:
     paths = sorted(KEPT.glob("*/summary.json"))
     assert len(paths) >= 25
     summaries = [read_summary(path) for path in paths]
-    assert all(s["schema"] in (1, SUMMARY_SCHEMA) for s in summaries)
+    assert all(s["schema"] in (1, 2, SUMMARY_SCHEMA) for s in summaries)
     rows = comparison_rows(summaries)
     assert len(rows) == sum(len(s["nodes"]) for s in summaries)
     assert all("-" not in row[3:5] for row in rows)  # rates and achieved ratios were all there

@@ -79,6 +79,11 @@ def test_empty_values_mean_default() -> None:
         ({"SEED": "-3"}, "SEED", "integer"),
         ({"SEED": "abc"}, "SEED", "integer"),
         ({"RUN_ID": "../escape"}, "RUN_ID", "letters"),
+        ({"RUN_ID": "latest"}, "RUN_ID", "reserved"),
+        ({"RUN_ID": "Latest"}, "RUN_ID", "reserved"),
+        ({"COMPOSE_PROJECT_NAME": "Upper"}, "COMPOSE_PROJECT_NAME", "lowercase"),
+        ({"COMPOSE_PROJECT_NAME": "a/b"}, "COMPOSE_PROJECT_NAME", "lowercase"),
+        ({"MAX_CLOCK_RATE": "1000000", "DURATION": "1000"}, "DURATION", "could take a Lamport clock to"),
         ({"START_TIMEOUT": "0"}, "START_TIMEOUT", "seconds"),
         ({"DRAIN_TIMEOUT": "x"}, "DRAIN_TIMEOUT", "seconds"),
         ({"STATUS_INTERVAL": "-5"}, "STATUS_INTERVAL", "seconds"),
@@ -145,3 +150,67 @@ def test_network_delay_is_validated_and_overridden_per_node() -> None:
     assert node_environment(shared, "node1") == {"NET_DELAY_MS": "20", "CLOCK_RATE": "3"}
     assert node_environment(shared, "node2") == {"NET_DELAY_MS": "50"}
     assert node_environment(shared, "node3") == {"NET_DELAY_MS": "20"}  # empty: not set, as in compose
+
+
+def test_clock_range_is_checked_against_every_nodes_events() -> None:
+    """Issue 12: N nodes x the highest rate x DURATION must stay within half the 32-bit clock."""
+    from node.config import CLOCK_BUDGET, clock_range_error
+
+    assert CLOCK_BUDGET == 2_147_483_647
+    edge = CLOCK_BUDGET // 300  # 3 nodes at 100 ticks/s: the longest run that fits
+    assert 3 * 100 * edge <= CLOCK_BUDGET < 3 * 100 * (edge + 1)
+    assert load_config({**BASE, "MAX_CLOCK_RATE": "100", "DURATION": str(edge)}).duration == edge
+    with pytest.raises(ConfigError) as caught:
+        load_config({**BASE, "MAX_CLOCK_RATE": "100", "DURATION": str(edge + 1)})
+    assert str(caught.value) == (
+        f"DURATION='{edge + 1}': 3 nodes x 100 ticks/s x {edge + 1:,} s could take a Lamport clock to "
+        "2,147,483,700, past 2,147,483,647 (half the 32-bit clock's range): shorten DURATION or lower the rates"
+    )
+    # A pinned rate above MAX_CLOCK_RATE counts; so does every peer; DURATION=0 has no end to check.
+    with pytest.raises(ConfigError, match="3 nodes x 1,000,000 ticks/s"):
+        load_config({**BASE, "CLOCK_RATE": "1000000", "DURATION": "716"})
+    assert load_config({**BASE, "CLOCK_RATE": "1000000", "DURATION": "715"}).clock_rate == 1_000_000
+    assert load_config({**BASE, "CLOCK_RATE": "1000000", "DURATION": "0"}).duration == 0
+    assert clock_range_error(64, 10_000, 3600) is not None
+    assert clock_range_error(3, 6, 366 * 86400) is None  # the default rates: a year fits easily
+
+
+def test_compose_project_name_is_read_for_the_run_link() -> None:
+    assert load_config({**BASE, "COMPOSE_PROJECT_NAME": "lamport_1-x"}).project == "lamport_1-x"
+    assert load_config({**BASE, "COMPOSE_PROJECT_NAME": ""}).project is None
+    assert load_config(BASE).project is None
+
+
+def test_every_service_of_a_project_meets_at_the_same_run_link() -> None:
+    """init and the nodes (through x-node-environment) get COMPOSE_PROJECT_NAME; the summary
+    analyses the link they share (tests/integration/test_node_failure.py runs it for real)."""
+    from node.runfolder import project_link
+
+    compose = (ROOT / "docker-compose.yml").read_text()
+    passed = '      COMPOSE_PROJECT_NAME: "${COMPOSE_PROJECT_NAME:-}"'
+    init = compose[compose.index("  init:") : compose.index("  node1:")]
+    nodes = compose[compose.index("x-node-environment:") : compose.index("x-node:")]
+    assert passed in init
+    assert passed.strip() in nodes
+    assert f'    command: ["{project_link("${COMPOSE_PROJECT_NAME}")}"]' in compose
+
+
+def test_generated_compose_files_keep_the_failure_path() -> None:
+    """scripts/compose_nodes.py in step with docker-compose.yml: the summary after every node
+    whatever its exit code, and `result` requiring them all (README: when a node fails)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("compose_nodes", ROOT / "scripts" / "compose_nodes.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    text = module.render(4)
+    summary = text[text.index("  summary:") : text.index("  result:")]
+    result = text[text.index("  result:") : text.index("  analysis:")]
+    for node in ("node1", "node2", "node3", "node4"):
+        assert f"      {node}: {{condition: service_completed_successfully, required: false}}" in summary
+        assert f"      {node}: {{condition: service_completed_successfully}}" in result
+    assert "      summary: {condition: service_completed_successfully}" in result
+    compose = (ROOT / "docker-compose.yml").read_text()
+    assert compose.count("{condition: service_completed_successfully, required: false}") == 3

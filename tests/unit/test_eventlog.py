@@ -1,15 +1,21 @@
-"""The event log's fast path writes exactly what the stock python-json-logger path writes, line by line."""
+"""The event log's fast path writes exactly what the stock python-json-logger path writes, line by
+line; a line it cannot write whole raises LogWriteError, and never glues two lines together."""
 
 import datetime as dt
+import errno
 import json
 import logging
+import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pythonjsonlogger.json import JsonFormatter
+import pytest
+from pythonjsonlogger.json import JsonEncoder, JsonFormatter
 
-from node.eventlog import EventLog, read_last_record
-from node.schema import CONNECTED, INTERNAL, RECEIVE, REJECT, SEND, START, STOP, Event
+from node.eventlog import EventLog, read_resume
+from node.interfaces import LogWriteError
+from node.schema import CONNECTED, INTERNAL, RECEIVE, REJECT, SEND, START, STOP, Event, record_problem
 
 CONFIG = {"peers": ["node2@node2:5000"], "seed": None, "ok": True, "when": dt.date(2026, 11, 25)}
 EVENTS: list[tuple[Event, float, int, int, tuple[Any, ...]]] = [
@@ -19,7 +25,7 @@ EVENTS: list[tuple[Event, float, int, int, tuple[Any, ...]]] = [
     (RECEIVE, 1795621149.25, 7, 2, (1, 0.1, "node3", 6, 1.5)),
     (INTERNAL, 1795621149.5, 8, 2, (2, 0.0)),
     (REJECT, 1795621149.6, 8, 2, ("10.0.0.9", "bad hello: 'GET / HT' — not LAMP")),
-    (STOP, 1795621150.0, 8, 0, ("duration", {"node2": 0}, 3, 1, 1, 1, 0, 0, [])),
+    (STOP, 1795621150.0, 8, 0, ("duration", {"node2": 0}, 3, 1, 1, 1, 0, 0, [], {"node2": 0}, {"node2": 1})),
 ]
 
 
@@ -70,6 +76,135 @@ def test_a_restarted_node_appends_and_reads_its_last_clock(tmp_path: Path) -> No
     second.write(START, 2.0, 41, 0, (4, 4, 1, 2, 41, "r", "0.1.0", 7, {}, 2, "real"))
     second.close()
     assert [json.loads(line)["event"] for line in path.read_text().splitlines()] == ["internal", "start"]
-    last = read_last_record(path)
-    assert last is not None
-    assert last["clock"] == 41
+    assert read_resume(path, "node1").clock == 41
+
+
+# -- a write that fails (issue 12) ------------------------------------------------------------------
+Write = Callable[[int, bytes], int]
+
+
+def failing_writes(monkeypatch: pytest.MonkeyPatch, fd: int, plan: list[str]) -> None:
+    """os.write as node.eventlog sees it: for `fd`, each call takes the next step of `plan` ("ok":
+    write it all; "half": write half and return the short count; "eio"/"enospc": write nothing and
+    fail), then "ok" when the plan is used up. Other descriptors are written as usual."""
+    real: Write = os.write
+    steps = iter(plan)
+
+    def write(target: int, data: bytes) -> int:
+        if target != fd:
+            return real(target, data)
+        step = next(steps, "ok")
+        if step == "half":
+            return real(target, data[: len(data) // 2])
+        if step in ("eio", "enospc"):
+            code = errno.EIO if step == "eio" else errno.ENOSPC
+            raise OSError(code, os.strerror(code))
+        return real(target, data)
+
+    monkeypatch.setattr(os, "write", write)  # the module node.eventlog calls os.write through
+
+
+@pytest.fixture
+def no_handle_error(monkeypatch: pytest.MonkeyPatch) -> list[logging.LogRecord]:
+    """Records logging's handleError was called with: it prints a traceback and carries on."""
+    calls: list[logging.LogRecord] = []
+    monkeypatch.setattr(logging.Handler, "handleError", lambda _self, record: calls.append(record))
+    return calls
+
+
+def line_text(event: tuple[Event, float, int, int, tuple[Any, ...]]) -> bytes:
+    return (
+        json.dumps(event[0].record(event[1], "node1", *event[2:]), cls=JsonEncoder, ensure_ascii=False) + "\n"
+    ).encode()
+
+
+def check_lines(path: Path, written: list[int], failed: list[int]) -> None:
+    """The file holds the lines of EVENTS[i] for i in `written`, whole, in order; between them at
+    most the beginnings of those in `failed` (each alone on its line); nothing else, no blank line."""
+    expected = [line_text(EVENTS[i]) for i in written]
+    beginnings = [line_text(EVENTS[i]).rstrip(b"\n") for i in failed]
+    whole = []
+    for raw in path.read_bytes().splitlines(keepends=True):
+        try:
+            record = json.loads(raw)
+        except ValueError:
+            assert any(b.startswith(raw.rstrip(b"\n")) and raw.strip() for b in beginnings), raw
+            continue
+        assert record_problem(record) is None, raw
+        whole.append(raw)
+    assert whole == expected
+
+
+def test_a_full_disk_mid_line_raises_and_the_next_line_starts_on_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_handle_error: list[logging.LogRecord]
+) -> None:
+    """ENOSPC after half a line (a short write, then the error): LogWriteError naming the file and
+    the error; the next line written (the stop line) starts on a fresh line, never glued on."""
+    path = tmp_path / "node1.jsonl"
+    log = EventLog(path, "node1")
+    log.write(*EVENTS[0])
+    assert log._handler.fd is not None
+    failing_writes(monkeypatch, log._handler.fd, ["half", "enospc"])
+    with pytest.raises(LogWriteError) as raised:
+        log.write(*EVENTS[2])  # a send: its frame must not leave (node.core)
+    assert str(raised.value) == f"cannot write to {path}: [Errno {errno.ENOSPC}] No space left on device"
+    log.write(*EVENTS[6])
+    log.close()
+    check_lines(path, [0, 6], [2])
+    assert len(path.read_bytes().splitlines()) == 3  # start, half a send, stop
+    assert read_resume(path, "node1").clock == 8  # the file reads back: the stop line's clock
+    assert no_handle_error == []
+
+
+def test_an_io_error_before_any_byte_raises_and_leaves_no_blank_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_handle_error: list[logging.LogRecord]
+) -> None:
+    path = tmp_path / "node1.jsonl"
+    log = EventLog(path, "node1")
+    assert log._handler.fd is not None
+    failing_writes(monkeypatch, log._handler.fd, ["ok", "eio", "ok"])
+    log.write(*EVENTS[0])
+    with pytest.raises(LogWriteError, match=r"Input/output error"):
+        log.write(*EVENTS[1])
+    log.write(*EVENTS[2])
+    log.close()
+    check_lines(path, [0, 2], [])
+    assert no_handle_error == []
+
+
+def test_failures_in_a_row_never_glue_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_handle_error: list[logging.LogRecord]
+) -> None:
+    """Half a line, then half of the next (its fresh-line newline included), then nothing, then
+    whole lines again: every line in the file is a whole one or the beginning of a failed one."""
+    path = tmp_path / "node1.jsonl"
+    log = EventLog(path, "node1")
+    assert log._handler.fd is not None
+    failing_writes(monkeypatch, log._handler.fd, ["ok", "half", "eio", "half", "enospc", "eio", "ok", "ok"])
+    outcomes = []
+    for index in range(6):
+        try:
+            log.write(*EVENTS[index])
+            outcomes.append(True)
+        except LogWriteError:
+            outcomes.append(False)
+    log.close()
+    assert outcomes == [True, False, False, False, True, True]
+    check_lines(path, [0, 4, 5], [1, 2])
+    assert no_handle_error == []
+
+
+def test_a_read_only_descriptor_raises(tmp_path: Path, no_handle_error: list[logging.LogRecord]) -> None:
+    """The file turned unwritable under the node (a real OS error, no stand-in): EBADF, loudly."""
+    path = tmp_path / "node1.jsonl"
+    log = EventLog(path, "node1")
+    log.write(*EVENTS[0])
+    assert log._handler.fd is not None
+    read_only = os.open(path, os.O_RDONLY)
+    os.dup2(read_only, log._handler.fd)
+    os.close(read_only)
+    with pytest.raises(LogWriteError, match=r"Bad file descriptor"):
+        log.write(*EVENTS[1])
+    log.close()
+    check_lines(path, [0], [])
+    assert no_handle_error == []

@@ -27,9 +27,9 @@ def test_virtual_delay_and_jitter_per_node_keep_every_invariant() -> None:
 
 
 def test_a_delayed_frame_whose_link_breaks_is_logged_as_dropped(tmp_path: Path) -> None:
-    """node2 and node3 hold every frame 400 ms; node1 is killed meanwhile: what they had not yet
-    written is logged as `drop` (reason said), and every message is still accounted for."""
-    env = {"NET_DELAY_MS": "400", "MAX_EVENT_NUM": "4", "STATUS_INTERVAL": "0"}
+    """At most once: node2 and node3 hold every frame 400 ms; node1 is killed meanwhile: what they
+    had not yet written is logged as `drop` (reason said), and every message is accounted for."""
+    env = {"NET_DELAY_MS": "400", "MAX_EVENT_NUM": "4", "STATUS_INTERVAL": "0", "DELIVERY": "at-most-once"}
     kill = Fault("kill", ("node1",), 4.0, 2.0)
     sim = cluster(seed=2, env=env, rates={"node1": 20, "node2": 20, "node3": 20}, duration=12, faults=(kill,))
     outcome = write_simulation(sim, tmp_path)
@@ -40,9 +40,8 @@ def test_a_delayed_frame_whose_link_breaks_is_logged_as_dropped(tmp_path: Path) 
     ]
     assert late_drops
     assert logcheck.check_clock_rules(run) == []
-    for (sender, receiver), link in logcheck.links(run).items():
-        if "node1" not in (sender, receiver):
-            assert len(link["sent"]) == len(link["received"]) + len(link["dropped"]) + sum(link["left"])
+    touching_node1 = [(a, b) for a, b in logcheck.links(run) if "node1" in (a, b)]
+    assert logcheck.check_links(run, lossy=touching_node1) == []  # exact elsewhere
 
 
 def test_real_sockets_honour_the_delay(tmp_path: Path) -> None:
@@ -92,16 +91,21 @@ def test_the_dialer_never_writes_into_a_closing_connection_or_another_one() -> N
     new one."""
     import asyncio
 
+    from node.channel import Outbox
     from node.config import Peer
     from node.dialer import OutboundLink
     from node.linkrules import LINK_BROKE, NOT_CONNECTED
 
+    def at_most_once(delay_s: float) -> OutboundLink:
+        link = OutboundLink(network, Peer("node2", "node2", 5000), delay_s, 0.0, random.Random(1), Outbox(10, False))
+        link.up = True  # welcomed
+        return link
+
     async def main() -> None:
-        network = _FakeNetwork()
-        link = OutboundLink(network, Peer("node2", "node2", 5000), 0.0, 0.0, random.Random(1))
+        link = at_most_once(0.0)
         link.transport = _FakeTransport(closing=True)  # type: ignore[assignment]
         assert link.send(7) == NOT_CONNECTED
-        delayed = OutboundLink(network, Peer("node2", "node2", 5000), 0.01, 0.0, random.Random(1))
+        delayed = at_most_once(0.01)
         first, second = _FakeTransport(), _FakeTransport()
         delayed.transport = first  # type: ignore[assignment]
         assert delayed.send(8) is None  # held 10 ms
@@ -109,5 +113,7 @@ def test_the_dialer_never_writes_into_a_closing_connection_or_another_one() -> N
         await asyncio.sleep(0.05)
         assert (first.written, second.written) == ([], [])
         assert network.dropped == [("node2", 8, LINK_BROKE)]
+
+    network = _FakeNetwork()
 
     asyncio.run(main())

@@ -10,13 +10,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from analysis.summaryfile import read_summary
 from node.schema import EVENTS, FORMAT, INTERNAL, RECEIVE, SEND, START, TICK_EVENTS, record_problem, summary_problems
 from node.schema.tables import BEGIN, END, markdown_tables
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,10}", fullmatch=True)
 NUMBER = st.one_of(st.integers(-(2**40), 2**40), st.floats(allow_nan=False, allow_infinity=False))
-VALUES = {"int": st.integers(0, 2**63), "number": NUMBER, "node": NODE, "nodes": st.lists(NODE, max_size=4)}
+VALUES = {"int": st.integers(0, 2**32 - 1), "number": NUMBER, "node": NODE, "nodes": st.lists(NODE, max_size=4)}
 
 
 @given(st.sampled_from(TICK_EVENTS), st.data())
@@ -24,7 +25,7 @@ def test_the_simulators_direct_json_is_exactly_json_dumps(event: Any, data: st.D
     node = data.draw(NODE)
     drawn: list[Any] = [data.draw(VALUES[f.type]) for f in event.fields]
     values = tuple(tuple(v) if f.type == "nodes" else v for f, v in zip(event.fields, drawn, strict=True))
-    ts, clock, queue = data.draw(NUMBER), data.draw(st.integers(0, 2**32)), data.draw(st.integers(0, 10**6))
+    ts, clock, queue = data.draw(NUMBER), data.draw(st.integers(0, 2**32 - 1)), data.draw(st.integers(0, 10**6))
     formatter = event.formatter(node)
     assert formatter is not None
     record = event.record(ts, node, clock, queue, values)
@@ -56,7 +57,7 @@ def test_readers_name_the_missing_or_mistyped_field_and_accept_format_1() -> Non
 
 def test_kept_summaries_match_the_schema_but_for_its_version() -> None:
     for path in sorted((ROOT / "experiments" / "results" / "runs").glob("*/summary.json")):
-        summary = json.loads(path.read_text())
+        summary = read_summary(path)  # older schemas are upgraded on reading
         assert summary_problems(summary) == [], path
     assert summary_problems({"schema": 2}) != []
 

@@ -4,6 +4,7 @@ longer than the run, and a life that never ends (which must be reported, not pas
 
 from __future__ import annotations
 
+import math
 import random
 from pathlib import Path
 from typing import Any
@@ -11,8 +12,9 @@ from typing import Any
 import pytest
 
 from analysis.api import load_and_analyse
+from node.channel import Channels
 from node.core import NodeCore
-from node.linkrules import LINK_BROKE, UNSENT_AT_STOP
+from node.linkrules import LINK_BROKE
 from node.process import Process, Story, Wait
 from node.simnet import RESET, VirtualNetwork
 from node.simtransport import VirtualTransport
@@ -47,14 +49,18 @@ def test_a_killed_senders_values_wait_for_a_paused_receiver(tmp_path: Path) -> N
     assert (link["lost"], link["unaccounted"]) == (0, 0)
 
 
-def test_delays_longer_than_the_run_end_cleanly() -> None:
-    """Values due minutes after the run ended are dropped at stop with their reason; the
-    simulation ends (no stray timer of a stopped node keeps it going)."""
-    env = {"NET_DELAY_MS": "60000", "NET_JITTER_MS": "60000", "STATUS_INTERVAL": "0"}
+@pytest.mark.parametrize("delivery", ["reliable", "at-most-once"])
+def test_delays_longer_than_the_run_end_cleanly(delivery: str) -> None:
+    """Values due minutes after the run ended are counted in the senders' stop lines as
+    unacknowledged (in flight), not lost and not dropped; the simulation ends (no stray timer of
+    a stopped node keeps it going)."""
+    env = {"NET_DELAY_MS": "60000", "NET_JITTER_MS": "60000", "STATUS_INTERVAL": "0", "DELIVERY": delivery}
     run = logcheck.simulated_run(cluster(seed=1, duration=3, env=env, rates={"node1": 5, "node2": 5, "node3": 5}))
-    drops = [r for records in run.values() for r in records if r["event"] == "drop"]
-    assert drops
-    assert {r["reason"] for r in drops} == {UNSENT_AT_STOP}
+    assert not [r for records in run.values() for r in records if r["event"] == "drop"]
+    stops = [records[-1] for records in run.values()]
+    assert all(r["event"] == "stop" for r in stops)
+    sent = sum(len(r["to"]) for records in run.values() for r in records if r["event"] == "send")
+    assert sum(sum(r["unacked"].values()) for r in stops) == sent > 0
     assert logcheck.check_links(run) == []
 
 
@@ -84,7 +90,7 @@ class _Events:
 
 
 def test_a_link_does_not_come_back_once_the_node_finished_sending() -> None:
-    """node1 holds a value 1 s (NET_DELAY_MS), its link to node2 is reset, and it finishes
+    """At most once: node1 holds a value 1 s (NET_DELAY_MS), its link to node2 is reset, and it finishes
     sending while its redial is being answered: no link comes up again, and the held value is
     dropped, not sent on a connection it was not sent on."""
     heap = EventHeap()
@@ -94,7 +100,10 @@ def test_a_link_does_not_come_back_once_the_node_finished_sending() -> None:
     for rank, (node, peer) in enumerate((("node1", "node2"), ("node2", "node1")), 1):
         clock = NodeTime(heap, Machine(), rank)
         delay = 1.0 if node == "node1" else 0.0
-        transports[node] = VirtualTransport(net, node, (peer,), events[node], clock, delay, 0.0, random.Random(1))
+        channels = Channels.restore((peer,), {}, {}, reliable=False, limit=100)  # at most once
+        transports[node] = VirtualTransport(
+            net, node, (peer,), events[node], channels, clock, delay, 0.0, random.Random(1)
+        )
     for transport in transports.values():
         heap.at(0.0, transport.start)
     heap.run(until=0.01)
@@ -139,7 +148,7 @@ def test_a_condition_that_holds_at_the_timeout_counts() -> None:
 def test_a_life_that_never_ends_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
     """If a node's life waited for ever (here: a drain that nothing ends), the simulation must
     say so rather than pass as a clean run."""
-    monkeypatch.setattr(NodeCore, "_drain_seconds", lambda self: None)
+    monkeypatch.setattr(NodeCore, "_drain_seconds", lambda self: math.inf)
     monkeypatch.setattr(VirtualTransport, "still_sending", lambda self: ["nobody"])
     outcome = simulate(cluster(seed=1, duration=2, rates={"node1": 5, "node2": 5, "node3": 5}))
     assert not outcome.ok

