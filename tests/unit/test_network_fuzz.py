@@ -3,7 +3,7 @@
 No sockets: _InboundConnection objects run on fake asyncio transports (_Pipe: what the remote
 wrote waits in it until the test lets the connection read it, in reads of any size) in an event
 loop whose clock is virtual and whose name lookups wait until the test answers them
-(_VirtualLoop). Two tests:
+(_VirtualLoop). Two properties:
 
 - a valid hello followed by arbitrary bytes, read in arbitrary pieces: what reaches the node is
   exactly the valid frames before the first bad one (a reference decoding written here), and a
@@ -12,6 +12,9 @@ loop whose clock is virtual and whose name lookups wait until the test answers t
   strangers and floods: dial, read, answer lookups in any order, EOF, reset, replace, pause,
   take and acknowledge, advance time. After every step the Network's state and its accounting
   match a model kept here; a `heal` step checks that everything sent is eventually taken, once.
+
+The rarest interleavings it reaches are also pinned as plain tests at the end (the machine's own
+steps in a fixed order), so that they do not depend on the search finding them.
 """
 
 from __future__ import annotations
@@ -684,7 +687,16 @@ class NetworkMachine(RuleBasedStateMachine):
     @precondition(lambda self: bool(self.talkers()))
     @rule(data=st.data())
     def remote_reset(self, data: st.DataObject) -> None:
-        conn = data.draw(st.sampled_from(self.talkers()))
+        self.reset(data.draw(st.sampled_from(self.talkers())))
+
+    @rule(peer=st.sampled_from(HONEST))
+    def sender_link_breaks(self, peer: str) -> None:
+        """The honest sender's connection is reset (often while its lookup is still waiting)."""
+        conn = self.sync(peer).conn
+        if conn is not None:
+            self.reset(conn)
+
+    def reset(self, conn: _Conn) -> None:
         self.loop.step(conn.pipe.reset)
         self.end(conn, rejected=False)
         self.check_arrivals(None, [])
@@ -825,3 +837,99 @@ class NetworkMachine(RuleBasedStateMachine):
 
 NetworkMachine.TestCase.settings = settings(max_examples=50, stateful_step_count=50, deadline=None)
 TestNetworkMachine = NetworkMachine.TestCase
+
+
+# -- the rare interleavings, pinned: the machine's own steps and invariants, in a fixed order -----
+
+
+def _check(machine: NetworkMachine) -> None:
+    machine.nothing_escaped()
+    machine.unidentified_are_bounded()
+    machine.connectedness_matches_the_open_verified_connections()
+    machine.each_connection_is_in_its_state()
+    machine.accounting()
+    machine.what_a_connection_lost_is_sent_again()
+    machine.acknowledgements_never_exceed_what_was_taken()
+
+
+def _machine() -> NetworkMachine:
+    machine = NetworkMachine()
+    machine.send("node2", [1, 1, 1])  # 1, 2, 3 kept until a connection is welcomed
+    return machine
+
+
+def test_a_connection_reset_while_its_lookup_waits_is_not_taken_on() -> None:
+    machine = _machine()
+    try:
+        machine.dial_again("node2", eager=True)  # the hello and 1, 2, 3 in one read
+        conn = machine.conns[-1]
+        machine.read_conn(conn, 64)
+        assert conn.state == "verifying"
+        machine.reset(conn)
+        machine.answer(conn, "right")  # the lookup comes back after the connection is gone
+        _check(machine)
+        assert "node2" not in machine.network.inbound
+        machine.heal()
+        _check(machine)
+    finally:
+        machine.teardown()
+
+
+def test_an_older_connection_verified_last_replaces_the_newer_and_nothing_is_lost() -> None:
+    """Lookups run in threads and may finish in any order: the sender's abandoned connection is
+    verified after its new one, replaces it, and the sender has to redial."""
+    machine = _machine()
+    try:
+        machine.dial_again("node2", eager=True)
+        old = machine.conns[-1]
+        machine.read_conn(old, 64)
+        machine.dial_again("node2", eager=True)
+        new = machine.conns[-1]
+        machine.read_conn(new, 64)
+        machine.answer(new, "right")
+        machine.read_acks("node2")
+        machine.send("node2", [1])  # 4, on the new connection
+        machine.read_conn(new, 64)
+        machine.answer(old, "right")  # 1, 2, 3 again: ignored
+        _check(machine)
+        assert new.state == "ended"
+        assert machine.network.inbound["node2"] is old.proto
+        assert machine.core.accepted["node2"] == [1, 2, 3, 4]
+        assert machine.core.duplicates["node2"] == 3
+        machine.heal()
+        _check(machine)
+    finally:
+        machine.teardown()
+
+
+def test_a_hello_from_the_wrong_address_or_an_unknown_name_is_refused_once() -> None:
+    machine = _machine()
+    try:
+        machine.stranger_connects("spoof", b"")
+        machine.stranger_connects("stranger", b"")
+        spoof, stranger = machine.conns[-2:]
+        machine.read_conn(stranger, 64)
+        machine.read_conn(spoof, 64)
+        machine.answer(spoof, "right")
+        _check(machine)
+        assert (spoof.state, stranger.state) == ("ended", "ended")
+        assert machine.rejects == 2
+        assert machine.network.inbound == {}
+    finally:
+        machine.teardown()
+
+
+def test_a_flood_is_refused_from_the_first_connection_beyond_the_limit() -> None:
+    machine = _machine()
+    try:
+        machine.flood(MAX_UNIDENTIFIED + 2)
+        _check(machine)
+        assert len(machine.network.unidentified) == MAX_UNIDENTIFIED
+        assert machine.rejects == 2
+        machine.advance_time(HELLO_TIMEOUT)
+        _check(machine)
+        assert not machine.network.unidentified
+        machine.heal()  # the senders get through again
+        _check(machine)
+    finally:
+        machine.teardown()
