@@ -59,7 +59,7 @@ def test_killed_node_restarts_and_rejoins(logs: Path) -> None:
         folder = wait_until_ticking(running)
         time.sleep(4)
         before = time.time()  # the logs' `ts` is the host's clock: what was in flight from here on may be lost
-        docker("kill", running.container("node1"))  # SIGKILL: no stop line, its queue is lost
+        docker("kill", running.container("node1"))  # SIGKILL: no stop line; its queue is sent again
         killed = faultcheck.LossyFault("kill", "node1", before)
         time.sleep(3)
         docker("start", running.container("node1"))
