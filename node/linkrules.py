@@ -27,9 +27,9 @@ ACK_INTERVAL = 0.01  # seconds: acknowledgements of what was taken are batched t
 REJECT_LINES_PER_SECOND = 5  # `reject` lines beyond this are counted, not written one by one
 OUTBOX_LIMIT = 4 * 1024 * 1024  # bytes waiting for a slow peer before sends are dropped
 # Unacknowledged data older than this aborts a link (a cut-off peer). A paused peer's kernel
-# still acknowledges, so only a real cut trips it; what TCP held unacknowledged is lost with the
-# link, so shorter is better (fault test, one run each: 43 of 502 messages lost at 2 s against
-# 94 of 498 at 5 s; the others sent meanwhile were logged as dropped).
+# still acknowledges, so only a real cut trips it. What TCP held unacknowledged goes with the
+# link: sent again after the redial (node.channel), or at most once lost, so shorter is better
+# (at most once, one run each: 43 of 502 messages lost at 2 s against 94 of 498 at 5 s).
 USER_TIMEOUT = 2.0
 FINISHED = "peer finished sending"  # the reason for a clean end of an inbound link
 # Why a value was not sent: the `reason` of its `drop` line, the same from both transports.
@@ -47,13 +47,6 @@ def unacked_limit(max_queue: int) -> int:
     """How many unacknowledged values a sender keeps per peer under reliable delivery: a full
     receiver queue (MAX_QUEUE) plus what the wire holds, so a backlogged peer causes no drops."""
     return max_queue + UNACKED_SLACK
-
-
-def why_not_sent(connected: bool, buffer_full: bool) -> str | None:
-    """The drop reason for a value about to go out on a link, None when it may go."""
-    if not connected:
-        return NOT_CONNECTED
-    return NOT_READING if buffer_full else None
 
 
 class Backoff:
