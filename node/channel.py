@@ -25,6 +25,8 @@ from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from node.linkrules import NOT_CONNECTED, NOT_READING, UNACKED_FULL
+
 
 class Outbox:
     """The sender's end of one directed link: the values sent on it and not yet acknowledged,
@@ -42,6 +44,18 @@ class Outbox:
         self.highest = values[-1] if values else 0  # no acknowledgement may exceed it
         self.unacked: deque[int] = deque(values[-limit:] if reliable else ())
         self.acked = 0
+
+    def offer(self, value: int, live: bool, buffer_full: bool) -> str | None:
+        """A value about to go on the link: None when it goes (kept until acknowledged; written
+        now if the link is `live`), else the reason of its `drop` line. Reliable delivery keeps it
+        while the link is down; at most once, it is dropped then, or when the link's send buffer
+        is full. Either way the bound on unacknowledged values holds. Both transports ask this."""
+        if not self.reliable:
+            if not live:
+                return NOT_CONNECTED
+            if buffer_full:
+                return NOT_READING
+        return None if self.keep(value) else UNACKED_FULL
 
     def keep(self, value: int) -> bool:
         """Remember `value` until it is acknowledged; False when the bound is reached (drop it)."""

@@ -91,7 +91,6 @@ class NodeCore:
             limit=unacked_limit(config.max_queue),
         )
         self._inbox = self.channels.inbox
-        self._seen, self._taken = self._inbox.seen, self._inbox.taken  # the hot path's view of it
         self.transport = transport(self, self.channels)
         self._acknowledge = self.transport.acknowledge
         self.counts = {"receive": 0, "send": 0, "internal": 0, "drop": 0, "skipped": 0}
@@ -252,7 +251,7 @@ class NodeCore:
                 counts["receive"] += 1
                 values: tuple[Any, ...] = (index, late_ms, sender, message.value, message.enqueued_at)
                 self._write(RECEIVE, ts, outcome.clock, outcome.queue, values)
-                self._taken[sender] = message.value  # logged: now it may be acknowledged (Inbox.took)
+                self._inbox.took(sender, message.value)  # logged: now it may be acknowledged
                 self._acknowledge(sender)
                 if self._reading_paused and outcome.queue < self._max_queue:
                     self._reading_paused = False
@@ -283,11 +282,8 @@ class NodeCore:
 
     # -- what the transport reports (node.interfaces.TransportEvents) -------------------------
     def message_arrived(self, peer: str, value: int) -> None:
-        seen = self._seen  # Inbox.accept, inlined (once per message)
-        if value <= seen.get(peer, 0):  # sent again after a reconnect: already queued or taken
-            self._inbox.duplicates += 1
+        if not self._inbox.accept(peer, value):  # sent again after a reconnect: already queued or taken
             return
-        seen[peer] = value
         queue = self.model.deliver(Message(peer, value, self._wall()))
         if queue >= self._queue_limit and not self._reading_paused and not self.ended:
             self._reading_paused = True

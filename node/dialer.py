@@ -18,10 +18,7 @@ from node.config import Peer
 from node.linkrules import (
     CONNECT_TIMEOUT,
     LINK_BROKE,
-    NOT_CONNECTED,
-    NOT_READING,
     OUTBOX_LIMIT,
-    UNACKED_FULL,
     USER_TIMEOUT,
     WELCOME_TIMEOUT,
     Backoff,
@@ -169,20 +166,14 @@ class OutboundLink:
         return transport if self.up and transport is not None and not transport.is_closing() else None
 
     def send(self, value: int) -> str | None:
-        """Write (or queue behind NET_DELAY_MS) one value; None when accepted, else why not.
-
-        Reliable delivery keeps a value while the link is down and sends it once welcomed again;
-        at most once, it is dropped. Either way the bound on unacknowledged values holds."""
+        """Write (or queue behind NET_DELAY_MS) one value; None when accepted, else why not
+        (node.channel.Outbox.offer decides, as for the simulator's links)."""
         transport = self._live()
-        if transport is None and not self.outbox.reliable:
-            return NOT_CONNECTED
-        if transport is not None and not self.outbox.reliable and transport.get_write_buffer_size() >= OUTBOX_LIMIT:
-            return NOT_READING
-        if not self.outbox.keep(value):
-            return UNACKED_FULL
-        if transport is not None:
+        full = transport is not None and transport.get_write_buffer_size() >= OUTBOX_LIMIT
+        why = self.outbox.offer(value, transport is not None, full)
+        if why is None and transport is not None:
             self._write(value)
-        return None
+        return why
 
     def _write(self, value: int) -> None:
         transport = self.transport

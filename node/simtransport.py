@@ -16,9 +16,6 @@ from node.linkrules import (
     ACK_INTERVAL,
     FINISHED,
     LINK_BROKE,
-    NOT_CONNECTED,
-    NOT_READING,
-    UNACKED_FULL,
     Backoff,
     Connectedness,
     DelayedFrames,
@@ -106,16 +103,11 @@ class VirtualTransport:
         """As node.dialer sends: kept while the link is down under reliable delivery."""
         out = self.out[peer]
         wire = out.wire if out.up else None
-        box = out.outbox
-        if wire is None and not box.reliable:
-            return NOT_CONNECTED
-        if wire is not None and not box.reliable and len(wire.held) + len(wire.stuck) >= OUTBOX_FRAMES:
-            return NOT_READING
-        if not box.keep(value):
-            return UNACKED_FULL
-        if wire is not None:
+        full = wire is not None and len(wire.held) + len(wire.stuck) >= OUTBOX_FRAMES
+        why = out.outbox.offer(value, wire is not None, full)
+        if why is None and wire is not None:
             self._write(peer, wire, value)
-        return None
+        return why
 
     def _write(self, peer: str, wire: Wire, value: int) -> None:
         out = self.out[peer]

@@ -7,6 +7,7 @@ import struct
 import pytest
 
 from node.channel import Channels, Inbox, Outbox
+from node.linkrules import NOT_CONNECTED, NOT_READING, UNACKED_FULL
 from node.wire import AckDecoder, LinkDecoder, ProtocolError, encode_frame, encode_hello
 
 
@@ -40,6 +41,17 @@ def test_at_most_once_forgets_what_a_broken_connection_held_and_resends_nothing(
     box.connection_lost()
     assert list(box.unacked) == []
     assert box.to_resend() == []
+
+
+def test_an_offer_is_kept_while_down_when_reliable_and_dropped_at_most_once() -> None:
+    reliable, once = Outbox(limit=2, reliable=True), Outbox(limit=2, reliable=False)
+    assert reliable.offer(1, live=False, buffer_full=False) is None  # kept for the next connection
+    assert reliable.offer(2, live=True, buffer_full=True) is None  # only the bound counts
+    assert reliable.offer(3, live=True, buffer_full=False) == UNACKED_FULL
+    assert once.offer(1, live=False, buffer_full=False) == NOT_CONNECTED
+    assert once.offer(2, live=True, buffer_full=True) == NOT_READING
+    assert once.offer(3, live=True, buffer_full=False) is None
+    assert list(once.unacked) == [3]
 
 
 def test_a_restarted_sender_keeps_only_the_newest_values_of_its_log() -> None:

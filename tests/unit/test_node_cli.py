@@ -8,6 +8,20 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_node(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`python -m node` with exactly `env` (PYTHONPATH: this checkout), its output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "node"],
+        env={"PYTHONPATH": str(ROOT), **env},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
 GOOD = {"NODE_ID": "node1", "PEERS": "node2:5000,node3:5000", "RUN_ID": "r", "DURATION": "1", "START_TIMEOUT": "0.2"}
 
 
@@ -34,9 +48,7 @@ GOOD = {"NODE_ID": "node1", "PEERS": "node2:5000,node3:5000", "RUN_ID": "r", "DU
 )
 def test_bad_value_one_line_exit_2(tmp_path: Path, variable: str, value: str) -> None:
     env = {**GOOD, "LOG_DIR": str(tmp_path), variable: value, "PYTHONPATH": str(ROOT)}
-    result = subprocess.run(
-        [sys.executable, "-m", "node"], env=env, capture_output=True, text=True, timeout=30, check=False
-    )
+    result = run_node(env)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
@@ -56,9 +68,7 @@ def test_unreachable_peers_exit_1_naming_them(tmp_path: Path) -> None:
         "PORT": str(port),
         "PYTHONPATH": str(ROOT),
     }
-    result = subprocess.run(
-        [sys.executable, "-m", "node"], env=env, capture_output=True, text=True, timeout=30, check=False
-    )
+    result = run_node(env)
     assert result.returncode == 1
     assert "not all peers connected within 0.2 s" in result.stderr
     assert "node2: cannot dial 127.0.0.1:1" in result.stderr

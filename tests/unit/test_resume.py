@@ -5,8 +5,6 @@ node.schema; `python -m node` refuses a log it cannot trust in one line."""
 import dataclasses
 import json
 import random
-import subprocess
-import sys
 from collections import deque
 from pathlib import Path
 from typing import Any
@@ -34,8 +32,8 @@ from node.schema import (
 )
 from node.simlog import SimLog
 from node.simulation import Fault, cluster, write_simulation
+from tests.unit.test_node_cli import run_node
 
-ROOT = Path(__file__).resolve().parents[2]
 PEERS = ("node2", "node3")
 DEFAULT_BY_TYPE: dict[str, Any] = {
     "int": 7,
@@ -261,11 +259,8 @@ def test_python_m_node_refuses_a_corrupt_log_in_one_line(tmp_path: Path) -> None
         "DURATION": "1",
         "START_TIMEOUT": "0.2",
         "LOG_DIR": str(tmp_path),
-        "PYTHONPATH": str(ROOT),
     }
-    result = subprocess.run(
-        [sys.executable, "-m", "node"], env=env, capture_output=True, text=True, timeout=30, check=False
-    )
+    result = run_node(env)
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
         f"node1: cannot resume from its log: {path}:2: not a line of this log (nor the beginning of one)"
