@@ -1,9 +1,12 @@
-"""`python -m analysis [RUN ...]`: the command line; the work is analysis.api's `analyse_folder`.
+"""`python -m analysis [RUN ...]`: the command line; the work is analysis.api's `analyse_and_write`.
 
 RUN is a run folder, or a run name under LOG_DIR (default: $LOG_DIR, else ./logs); with no RUN,
 the newest run (LOG_DIR/latest). Each run gets summary.json, summary.md, PNG plots (spacetime.png
-for the window `--spacetime START:END`, default the first 10 s) and shiviz.log in its own folder
-and a headline table on the terminal; with several runs, a comparison table follows.
+for the window `--spacetime START:END`, default the first 10 s), explorer.html (the interactive
+explorer; a run of more than 100,000 events shows the window `--explorer START:END`) and
+shiviz.log in its own folder and a headline table on the terminal; with several runs, a
+comparison table follows, and comparison.html shows the first two on one time axis (in
+`--compare-out`, default LOG_DIR).
 
 Exit codes: 0 every run analysed (problems in the input are reported, not fatal); 1 a run had
 nothing that could be analysed, or could not be (one line says why, never a traceback); 2 a run
@@ -17,9 +20,10 @@ import os
 import sys
 from pathlib import Path
 
-from analysis.api import analyse_folder
+from analysis.api import analyse_and_write
 from analysis.compare import comparison_text, write_comparison
-from analysis.spacetime import parse_window
+from analysis.explorer import write_comparison_page
+from analysis.spacetime import Window, parse_window
 from node.identity import take_log_owner_identity
 
 EXIT_OK, EXIT_NOTHING, EXIT_USAGE = 0, 1, 2
@@ -44,6 +48,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="START:END",
         help="seconds since the first tick shown in spacetime.png, e.g. 20:30 (default: the first 10 s)",
     )
+    parser.add_argument(
+        "--explorer",
+        metavar="START:END",
+        help="seconds since the first tick explorer.html holds, for runs of more than 100,000 events "
+        "(default: the first 100,000)",
+    )
+    parser.add_argument("--no-explorer", action="store_true", help="skip explorer.html (and comparison.html)")
     parser.add_argument("--no-shiviz", action="store_true", help="skip shiviz.log (the ShiViz export)")
     parser.add_argument("--quiet", action="store_true", help="print only problems and the comparison")
     return parser.parse_args(argv)
@@ -75,12 +86,13 @@ def shown(folder: Path, log_dir: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    window = None
-    if args.spacetime is not None:
+    windows: dict[str, Window | None] = {}
+    for option in ("spacetime", "explorer"):
+        text = getattr(args, option)
         try:
-            window = parse_window(args.spacetime)
+            windows[option] = None if text is None else parse_window(text)
         except ValueError as error:
-            print(f"analysis: --spacetime {args.spacetime!r}: {error}", file=sys.stderr)
+            print(f"analysis: --{option} {text!r}: {error}", file=sys.stderr)
             return EXIT_USAGE
     take_log_owner_identity(args.log_dir)
     names = args.runs or ["latest"]
@@ -96,36 +108,47 @@ def main(argv: list[str] | None = None) -> int:
             print(f"analysis: {name}: {hint} (looked in . and {args.log_dir})", file=sys.stderr)
             return EXIT_USAGE
         folders.append(folder)
-    summaries = []
+    analyses = []
     code = EXIT_OK
     for folder in folders:
         if len(folders) > 1 and not args.quiet:
             print(f"\n== {folder.name} ==")
         try:
-            summary = analyse_folder(
+            analysis = analyse_and_write(
                 folder,
                 plots=not args.no_plots,
                 shiviz=not args.no_shiviz,
-                window=window,
+                window=windows["spacetime"],
+                explorer=not args.no_explorer,
+                explorer_window=windows["explorer"],
                 quiet=args.quiet,
                 where=shown(folder, args.log_dir),
             )
         except OSError as error:  # unreadable folder or files, full disk: say so, go on
             print(f"{folder.name}: cannot analyse: {error}", file=sys.stderr)
-            summary = None
+            analysis = None
         except Exception as error:  # a bug the input found: one line, not a traceback, and go on
             what = " ".join(f"{type(error).__name__}: {error}".split())[:300]
             print(f"{folder.name}: cannot analyse (a bug of the analysis, please report): {what}", file=sys.stderr)
-            summary = None
-        if summary is None:
+            analysis = None
+        if analysis is None:
             code = EXIT_NOTHING
         else:
-            summaries.append(summary)
+            analyses.append(analysis)
+    summaries = [a.summary for a in analyses]
     if len(summaries) > 1 or args.compare_out:
         print("\n" + comparison_text(summaries))
         if args.compare_out:
             for path in write_comparison(summaries, args.compare_out):
                 print(f"wrote {path}")
+    if len(analyses) > 1 and not args.no_explorer:
+        out = args.compare_out or args.log_dir
+        try:
+            page = write_comparison_page(analyses, out, windows["explorer"])
+        except OSError as error:
+            print(f"analysis: cannot write comparison.html into {out}: {error}", file=sys.stderr)
+            return EXIT_NOTHING
+        print(f"compare the runs: open {shown(page, args.log_dir)} in a browser")
     return code
 
 

@@ -1,7 +1,8 @@
 """The analysis as functions: one run folder in, its summary (and files) out.
 
 `analyse_folder` is what `python -m analysis` does for each run: read, analyse, write summary.json,
-summary.md, the figures and shiviz.log into the folder, print the report. `load_and_analyse` only
+summary.md, the figures, explorer.html and shiviz.log into the folder, print the report
+(`analyse_and_write` is the same, returning the whole analysis, not only the summary). `load_and_analyse` only
 computes, writing nothing. Experiments, benchmarks and tests call these, not the command line.
 """
 
@@ -11,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+from analysis.explorer import write_explorer
 from analysis.files import regular_size
 from analysis.loader import load_run
 from analysis.markdown import write_markdown
@@ -42,6 +44,23 @@ def analyse_folder(
     """Analyse one run folder, write its outputs and print its report (only its problems, on
     stderr, when `quiet`); None if there was nothing to analyse. `where` names the folder in the
     report's last line; `window` is spacetime.png's (default: the first 10 s)."""
+    analysis = analyse_and_write(folder, plots=plots, shiviz=shiviz, window=window, quiet=quiet, where=where)
+    return None if analysis is None else analysis.summary
+
+
+def analyse_and_write(
+    folder: Path,
+    *,
+    plots: bool = True,
+    shiviz: bool = True,
+    window: Window | None = None,
+    explorer: bool | None = None,
+    explorer_window: Window | None = None,
+    quiet: bool = False,
+    where: str | None = None,
+) -> Analysis | None:
+    """`analyse_folder`, returning the analysis. explorer.html is written when `explorer` (default:
+    with the plots), holding the events of `explorer_window` in a run too big to hold them all."""
     size = sum(regular_size(p) for p in folder.glob("*.jsonl"))  # the loader reads nothing else
 
     def progress(text: str) -> None:
@@ -71,6 +90,11 @@ def analyse_folder(
         figures = write_plots(analysis, folder)
         spacetime = write_spacetime(analysis, folder, window)
         figures += [spacetime] if spacetime else []
+    page = None
+    if plots if explorer is None else explorer:
+        progress(f"{folder.name}: writing the explorer ({time.perf_counter() - started:.1f} s)")
+        page = write_explorer(analysis, folder, explorer_window)
+        exports += [page] if page else []
     written = [write_summary(summary, folder), write_markdown(summary, folder, figures), *figures, *exports]
     progress(f"{folder.name}: done in {time.perf_counter() - started:.1f} s")
     if quiet:
@@ -78,4 +102,6 @@ def analyse_folder(
             print(f"{folder.name}: {line}", file=sys.stderr)
     else:
         print(terminal_report(summary, written, where), flush=True)
-    return summary
+        if page is not None:
+            print(f"explore the run: open {Path(where or folder) / page.name} in a browser", flush=True)
+    return analysis

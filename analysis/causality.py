@@ -249,6 +249,44 @@ def analyse_causality(
     )
 
 
+@dataclass(frozen=True)
+class Relation:
+    """How one event relates to every other event of the run (what the explorer highlights)."""
+
+    past: int  # events that happen before it
+    future: int  # events it happens before
+    concurrent: int  # the rest, itself left out
+    false_before: int  # concurrent events with a smaller Lamport clock: C orders them before it
+    false_after: int  # concurrent events with a larger Lamport clock: C orders them after it
+
+
+def relation(causality: Causality, node: int, position: int) -> Relation:
+    """The event at `position` on line `node` against all others, from the vector clocks.
+
+    On another line j its past is the first VC[e][j] events, its future those whose VC entry for
+    e's line has reached e (a suffix, VC entries never decrease along a line), and the events in
+    between are concurrent with it. On its own line: before it past, after it future.
+    """
+    lines = causality.lines
+    own = lines[node].vc[position]
+    clock = lines[node].clock[position]
+    past = future = concurrent = false_before = false_after = 0
+    for j, line in enumerate(lines):
+        if j == node:
+            past += position
+            future += line.ts.size - position - 1
+            continue
+        before = min(int(own[j]), line.ts.size)
+        after = int(np.searchsorted(line.vc[:, node], position + 1, side="left"))
+        past += before
+        future += line.ts.size - after
+        between = line.clock[before:after]
+        concurrent += between.size
+        false_before += int((between < clock).sum())
+        false_after += int((between > clock).sum())
+    return Relation(past, future, concurrent, false_before, false_after)
+
+
 def _reason(log: NodeLog, k: int, status: int) -> str:
     """Why a node's k-th receive is kept as a local event, in words."""
     source = log.receive_from[k]

@@ -1,4 +1,5 @@
-"""Several runs side by side: the headline figures of each run's nodes in one table.
+"""Several runs side by side: the headline figures of each run's nodes in one table, and where
+two runs part (the first event at which their histories differ).
 
 Summaries may come from disk (`analysis.summaryfile.read_summary`), written by an older version
 of the analysis: figures a file lacks show as '-'.
@@ -7,9 +8,13 @@ of the analysis: figures a file lacks show as '-'.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from analysis.files import write_text
+from analysis.metrics import Analysis
 from analysis.report import fmt, markdown_table, text_table
 from node.schema import Summary
 
@@ -78,3 +83,49 @@ def write_comparison(summaries: list[Summary], folder: Path) -> list[Path]:
         + "\n",
     )
     return [md, js]
+
+
+@dataclass(frozen=True)
+class Parting:
+    """Where two runs part: event `pos` of `node` (line `lines[0]` in the first run, `lines[1]` in the second)."""
+
+    node: str
+    lines: tuple[int, int]
+    pos: int
+    t: float  # seconds since its run's first tick: the first run's event, else (it has fewer) the second's
+    first: str  # the event in the first run, in words ("send at clock 3"), or how many ticks it has
+    second: str
+
+    @property
+    def text(self) -> str:
+        return f"{self.node} #{self.pos + 1}: {self.first} in the first run, {self.second} in the second"
+
+
+def parting(first: Analysis, second: Analysis) -> Parting | None:
+    """The earliest event, in time since its run's first tick, at which two runs' lines differ.
+
+    Lines are paired by node name. Events differ in kind or Lamport clock; where one line is the
+    start of the other, they part where the shorter ends. None if every paired line is the same.
+    """
+    kinds = ("receive", "send", "internal")
+    found: list[Parting] = []
+    runs = []
+    for a in (first, second):
+        assert a.causality is not None
+        origin = a.summary["run"]["first_tick_ts"] or 0.0
+        runs.append({line.node: (i, line, origin) for i, line in enumerate(a.causality.lines)})
+    for node in sorted(set(runs[0]) & set(runs[1])):
+        (i, x, ox), (j, y, oy) = runs[0][node], runs[1][node]
+        n = min(x.ts.size, y.ts.size)
+        differ = np.flatnonzero((x.kind[:n] != y.kind[:n]) | (x.clock[:n] != y.clock[:n]))
+        if differ.size:
+            k = int(differ[0])
+            words = [f"{kinds[int(line.kind[k])]} at clock {int(line.clock[k])}" for line in (x, y)]
+        elif x.ts.size != y.ts.size:
+            k = n
+            words = [f"{line.ts.size} ticks" for line in (x, y)]
+        else:
+            continue
+        t = float(x.ts[k]) - ox if k < x.ts.size else float(y.ts[k]) - oy
+        found.append(Parting(node, (i, j), k, t, words[0], words[1]))
+    return min(found, key=lambda p: (p.t, p.node), default=None)

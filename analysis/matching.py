@@ -53,6 +53,7 @@ class LinkMatch:
     send_clock: IntArray
     receive_clock: IntArray
     delays_ms: FloatArray  # receiver's enqueue time - sender's tick time
+    lost_send: IntArray  # the lost messages' sends: positions among the sender's tick events
 
     @cached_property
     def clock_ok(self) -> BoolArray:
@@ -157,11 +158,17 @@ def _match_link(a: str, b: str, logs: dict[str, NodeLog], cols: dict[str, Column
     waiting = max(0, unreceived - left)
     in_flight = min(waiting, int(unacked.get(b, 0)) if isinstance(unacked, dict) else 0)
     counts = (sent, dropped, int(departed.size), left, unreceived, in_flight, middle + waiting - in_flight)
+    # Which ones are lost: skipped below the last received, and at the tail those after the
+    # oldest `left` (in the queue) and before the newest `in_flight` (on the wire).
+    skipped = np.ones(last + 1, dtype=bool)
+    skipped[position] = False
+    tail = np.arange(last + 1 + left, last + 1 + left + max(0, waiting - in_flight), dtype=np.int64)
+    lost_send = s.sends[departed[np.concatenate((np.flatnonzero(skipped), tail))]]
     send = s.sends[departed[position]]
     got = mine[matched]
     clocks = (s.clock[send], r.clock[r.receives[got]])
     delays = (r.receive_enq_ts[got] - s.ts[send]) * 1000
-    return LinkMatch(a, b, *counts, mine, status, matched, send, late, *clocks, delays)
+    return LinkMatch(a, b, *counts, mine, status, matched, send, late, *clocks, delays, lost_send)
 
 
 def _final_stop(log: NodeLog) -> dict[str, object] | None:

@@ -15,7 +15,7 @@ keys of summary.json, checked by mypy) and the time series the plots draw. Defin
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -23,7 +23,7 @@ import numpy as np
 from analysis.causality import Causality, analyse_causality
 from analysis.columns import Columns, FloatArray, IntArray, columns
 from analysis.loader import INTERNAL, RECEIVE, NodeLog, RunData
-from analysis.matching import match_messages
+from analysis.matching import Matching, match_messages
 from analysis.messages import link_reports, totals
 from analysis.stats import percentiles
 from node.config import RUN_ID_PATTERN
@@ -51,6 +51,10 @@ class Analysis:
     series: dict[str, NodeSeries]
     grid: FloatArray  # seconds since the first tick
     causality: Causality | None = None  # vector clocks and messages, for shiviz.log and spacetime.png
+    # What the figures were computed from, for the explorer: each node's log and columns, the matching.
+    logs: dict[str, NodeLog] = field(default_factory=dict)
+    columns: dict[str, Columns] = field(default_factory=dict)
+    matching: Matching | None = None
 
 
 def _label(log: NodeLog) -> str:
@@ -137,7 +141,8 @@ def node_summary(log: NodeLog, c: Columns) -> NodeSummary:
     }
 
 
-def _clock_on_grid(log: NodeLog, grid: FloatArray, c: Columns) -> FloatArray:
+def clock_at(log: NodeLog, grid: FloatArray, c: Columns) -> FloatArray:
+    """The node's clock at each time of `grid` (absolute seconds): its last event's, or its start clock before."""
     ts, clock = c.ts, c.clock
     if ts.size and np.any(np.diff(ts) < 0):  # system time stepped back: order by time
         order = np.argsort(ts, kind="stable")
@@ -194,7 +199,7 @@ def analyse(run: RunData) -> Analysis:
     end = max((float(c.ts.max()) for c in ticking.values()), default=origin or 0.0)
     start = origin if origin is not None else 0.0
     grid_abs = np.linspace(start, end, GRID_POINTS if end > start else 1)
-    clocks = {n: _clock_on_grid(run.nodes[n], grid_abs, c) for n, c in ticking.items()}
+    clocks = {n: clock_at(run.nodes[n], grid_abs, c) for n, c in ticking.items()}
     fastest = np.max(np.vstack(list(clocks.values())), axis=0) if clocks else np.zeros(0)
     nodes: dict[str, NodeSummary] = {}
     series: dict[str, NodeSeries] = {}
@@ -222,4 +227,4 @@ def analyse(run: RunData) -> Analysis:
         "causality": causality.summary,
         "problems": [str(p) for p in run.problems],
     }
-    return Analysis(summary, series, grid_abs - start, causality)
+    return Analysis(summary, series, grid_abs - start, causality, run.nodes, cols, matching)

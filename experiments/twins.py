@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from analysis.api import load_and_analyse
+from analysis.compare import parting
 from analysis.report import fmt, markdown_table
 from experiments.aggregate import Figure, gap, load_results, nodes_by_rate, num
 from experiments.configs import CONFIGS
@@ -58,7 +60,7 @@ class Parting:
 
     node: str
     tick: int
-    t: float  # seconds since that run's first tick
+    t: float  # seconds since the run's first tick
     real: str
     simulated: str
     why: str
@@ -89,38 +91,18 @@ def _message_timing(folder: Path, sender: str, receiver: str, value: int, tick_t
     return f"took {delay:.2f} ms{late}, entered the queue {when} the tick"
 
 
-def first_parting(real: Path, simulated: Path, nodes: tuple[str, ...]) -> Parting | None:
-    """The earliest tick (in time) at which a node's (event, clock) differs between the two runs."""
-    candidates = []
-    for node in nodes:
-        a = [r for r in _log(real, node) if r["event"] in TICKS]
-        b = [r for r in _log(simulated, node) if r["event"] in TICKS]
-        k = next(
-            (
-                i
-                for i, (x, y) in enumerate(zip(a, b, strict=False))
-                if (x["event"], x["clock"]) != (y["event"], y["clock"])
-            ),
-            None,
-        )
-        if k is None and len(a) != len(b):
-            k = min(len(a), len(b))
-        if k is not None:
-            candidates.append((node, k, a, b))
-    if not candidates:
+def first_parting(real: Path, simulated: Path) -> Parting | None:
+    """Where the two runs part (analysis.compare.parting: the earliest differing tick event of any
+    node, in time since the run's first tick), with both events and the reason in words."""
+    found = parting(load_and_analyse(real), load_and_analyse(simulated))
+    if found is None:
         return None
-    origin = {node: float(a[0]["ts"]) for node, _, a, _ in candidates}
-
-    def when(item: tuple[str, int, list[Record], list[Record]]) -> float:
-        node, k, a, _ = item
-        return float(a[min(k, len(a) - 1)]["ts"]) - origin[node]
-
-    node, k, a, b = min(candidates, key=when)
+    node, k = found.node, found.pos
+    a = [r for r in _log(real, node) if r["event"] in TICKS]
+    b = [r for r in _log(simulated, node) if r["event"] in TICKS]
     if k >= len(a) or k >= len(b):
         longer = "real" if len(a) > len(b) else "simulated"
-        return Parting(
-            node, k, when((node, k, a, b)), f"{len(a)} ticks", f"{len(b)} ticks", f"the {longer} run has more ticks"
-        )
+        return Parting(node, k, found.t, f"{len(a)} ticks", f"{len(b)} ticks", f"the {longer} run has more ticks")
     x, y = a[k], b[k]
     whys = []
     for label, record, folder, other, other_folder, other_record in (
@@ -133,7 +115,7 @@ def first_parting(real: Path, simulated: Path, nodes: tuple[str, ...]) -> Partin
             there = _message_timing(other_folder, *message, other_record["ts"])
             whys.append(f"{message[0]}'s {message[2]}: in the {label} it {here}; in the {other} it {there}")
     why = "; ".join(whys) or "different draws (a difference earlier on another node)"
-    return Parting(node, k, x["ts"] - a[0]["ts"], _describe(x), _describe(y), why)
+    return Parting(node, k, found.t, _describe(x), _describe(y), why)
 
 
 def twins(results: Path, delay: float, raw: Path, work: Path) -> list[dict[str, Any]]:
@@ -145,9 +127,7 @@ def twins(results: Path, delay: float, raw: Path, work: Path) -> list[dict[str, 
         sim = cluster(seed=entry["seed"], env=env, duration=entry["duration"], delay=delay, offsets=start_offsets(real))
         folder = work / entry["run_id"]
         simulated = simulated_summary(sim, keep=folder)
-        parting = (
-            first_parting(raw / entry["run_id"], folder, sim.node_ids) if (raw / entry["run_id"]).is_dir() else None
-        )
+        parting = first_parting(raw / entry["run_id"], folder) if (raw / entry["run_id"]).is_dir() else None
         pairs.append(
             {
                 "run_id": entry["run_id"],
@@ -203,7 +183,7 @@ def write_twins(results: Path) -> list[Path]:
         "",
         f"Event for event (every node's sequence of tick events and clock values): {len(pairs) - len(parted)} of "
         f"{len(pairs)} runs are identical to their twin. Where the others part first (the earliest differing tick "
-        "of any node; t in seconds since that node's first tick), and why:",
+        "of any node; t in seconds since the run's first tick), and why:",
         "",
         markdown_table(["run", "node", "tick", "t", "real", "simulated", "why"], partings),
     ]

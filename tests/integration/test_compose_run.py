@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from selenium.webdriver.common.by import By
 
+from bench.browser import chromium, console, open_page
 from tests import logcheck
 from tests.integration.helpers import cluster, compose_command
 
@@ -45,6 +47,9 @@ def test_short_fast_run_keeps_every_invariant(logs: Path, owner: int) -> None:
     check_summary_against_raw_logs(folder, run)
     assert "clock condition: holds" in output  # the summary service printed its table
     assert any(line.startswith("summary-1") and "jump mean/max" in line for line in output.splitlines())
+    # The explorer, named as the host sees it, opens from disk in a browser without errors.
+    assert f"explore the run: open logs/{folder.name}/explorer.html in a browser" in output
+    check_explorer(folder / "explorer.html")
     # On demand, on a named earlier run: the same outputs again.
     (folder / "summary.json").unlink()
     result = compose_command("run", "--rm", "analysis", folder.name, logs=logs)
@@ -56,9 +61,16 @@ def test_short_fast_run_keeps_every_invariant(logs: Path, owner: int) -> None:
     assert "no-such-run: no such run folder" in missing.stdout + missing.stderr
 
 
+def check_explorer(page: Path) -> None:
+    with chromium() as driver:
+        open_page(driver, page)
+        assert [e for e in console(driver) if e["level"] == "SEVERE"] == []
+        assert driver.find_element(By.ID, "title").text == f"Run {page.parent.name}"
+
+
 def check_summary_against_raw_logs(folder: Path, run: dict[str, list[dict[str, Any]]]) -> None:
     """The analysis outputs exist, are non-empty, and agree with figures recomputed here."""
-    for name in ("summary.json", "summary.md", "clock.png", "gap.png", "queue.png", "jumps.png"):
+    for name in ("summary.json", "summary.md", "clock.png", "gap.png", "queue.png", "jumps.png", "explorer.html"):
         assert (folder / name).stat().st_size > 0, name
     summary = json.loads((folder / "summary.json").read_text())
     for node, records in run.items():

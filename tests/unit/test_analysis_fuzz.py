@@ -519,7 +519,7 @@ def test_an_unexpected_error_is_one_line_and_exit_1(
     def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("something\nunforeseen")
 
-    monkeypatch.setattr("analysis.__main__.analyse_folder", broken)
+    monkeypatch.setattr("analysis.__main__.analyse_and_write", broken)
     assert main([str(folder)]) == 1
     err = capsys.readouterr().err
     assert err == "r1: cannot analyse (a bug of the analysis, please report): RuntimeError: something unforeseen\n"

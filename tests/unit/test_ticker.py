@@ -1,6 +1,7 @@
 """The deadline ticker: exact tick counts, no drift, catch-up after delays, skip after stalls."""
 
 import asyncio
+import heapq
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
@@ -40,8 +41,10 @@ def test_tick_count(rate: int, duration: float, count: int) -> None:
     assert tick_count(rate, 0) is None
 
 
-def test_ticks_land_on_deadlines_without_drift() -> None:
-    """200 ticks at 200/s: each starts on time, so the last is not later than the first."""
+def test_ticks_on_the_real_loop_are_never_early() -> None:
+    """200 ticks at 200/s on the real event loop: all of them, none before its deadline, the run
+    not shorter than 199 periods. (How late they are depends on the machine's load: that is
+    measured by `python -m bench`, not asserted here; drift is checked in virtual time below.)"""
     lateness: list[float] = []
 
     async def main() -> float:
@@ -54,27 +57,55 @@ def test_ticks_land_on_deadlines_without_drift() -> None:
 
     elapsed = run(main)
     assert len(lateness) == 200
-    assert elapsed == pytest.approx(1.0, abs=0.02)
-    assert sorted(lateness)[100] < 0.002  # median lateness: well under one period (5 ms)
+    assert min(lateness) >= 0
+    assert elapsed >= 199 / 200
+
+
+class BusyClock:
+    """A Scheduler whose time moves only when a timer fires or a tick "works" (deterministic)."""
+
+    def __init__(self) -> None:
+        self.time = 0.0
+        self.timers: list[tuple[float, int, Callable[[], None]]] = []
+        self.seq = 0
+
+    def now(self) -> float:
+        return self.time
+
+    def wall(self) -> float:
+        return self.time
+
+    def call_at(self, when: float, fn: Callable[[], None]) -> Any:
+        self.seq += 1
+        heapq.heappush(self.timers, (when, self.seq, fn))
+        return None
+
+    def call_soon(self, fn: Callable[[], None]) -> Any:
+        return self.call_at(self.time, fn)
+
+    def run(self) -> None:
+        while self.timers:
+            when, _, fn = heapq.heappop(self.timers)
+            self.time = max(self.time, when)
+            fn()
 
 
 def test_slow_tick_work_does_not_push_later_deadlines() -> None:
-    """Work of 3 ms per tick at 100/s (period 10 ms) must not stretch the run (sleep-after-work would)."""
+    """Work of 3 ms per tick at 100/s (period 10 ms), in virtual time: tick k still starts at
+    k/100 s and the run ends at 1.0 s (sleeping a period after the work would end at 1.3 s)."""
+    clock = BusyClock()
+    starts: list[float] = []
+    ended: list[float] = []
 
     def busy(index: int, late: float) -> None:
-        end = time.perf_counter() + 0.003
-        while time.perf_counter() < end:
-            pass
+        starts.append(clock.time)
+        clock.time += 0.003
 
-    async def main() -> float:
-        loop = asyncio.get_running_loop()
-        ticker, done = ticker_on(loop, 100, busy, lambda *a: None, 100)
-        ticker.start()
-        started = loop.time()
-        await done
-        return loop.time() - started
-
-    assert run(main) == pytest.approx(1.0, abs=0.02)
+    ticker = DeadlineTicker(clock, 100, busy, lambda *a: None, lambda: ended.append(clock.time), t0=0.0, count=100)
+    ticker.start()
+    clock.run()
+    assert starts == pytest.approx([k / 100 for k in range(100)], abs=1e-12)
+    assert ended == pytest.approx([1.0], abs=1e-12)
 
 
 def test_catching_up_lets_io_in_between_batches() -> None:
