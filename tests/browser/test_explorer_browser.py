@@ -204,3 +204,13 @@ def test_the_comparison_page_marks_where_the_runs_part(driver: Chrome, logs: Pat
     assert f"#{found.pos + 1} " in text(driver, "selection-1")
     ARTIFACTS.mkdir(exist_ok=True)
     driver.save_screenshot(str(ARTIFACTS / "comparison.png"))
+
+
+def test_the_benchmark_measures_a_small_run() -> None:
+    """bench.explorer end to end on a tiny run: one load, every figure there and positive."""
+    from bench.explorer import measure
+
+    row = measure("tiny", (5, 4, 3), 4.0, runs=1)
+    assert row["events"] == row["shown"] == 48
+    for figure in ("first_paint_ms", "click_to_highlight_ms", "click_whole_run_ms"):
+        assert row[figure]["median"] > 0
