@@ -91,7 +91,8 @@ def analyse_and_write(
         spacetime = write_spacetime(analysis, folder, window)
         figures += [spacetime] if spacetime else []
     page = None
-    if plots if explorer is None else explorer:
+    with_explorer = plots if explorer is None else explorer
+    if with_explorer:
         progress(f"{folder.name}: writing the explorer ({time.perf_counter() - started:.1f} s)")
         page = write_explorer(analysis, folder, explorer_window)
         exports += [page] if page else []

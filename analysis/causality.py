@@ -42,7 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from analysis.columns import BoolArray, Columns, FloatArray, IntArray, columns
-from analysis.loader import NodeLog
+from analysis.loader import KIND_NAMES, NodeLog
 from analysis.matching import DUPLICATED, NO_LOG, NOT_SENT, Matching, match_messages
 from node.schema import Causality as CausalitySummary
 
@@ -182,7 +182,7 @@ def analyse_causality(
     vcs = _break_cycles(sizes, receives)
 
     def where(node: int, position: int) -> str:
-        kind = ("receive", "send", "internal")[int(cols[node].kind[position])]
+        kind = KIND_NAMES[int(cols[node].kind[position])]
         t = float(cols[node].ts[position]) - origin
         return f"{nodes[node]} {kind} #{position + 1} (clock {int(cols[node].clock[position])}, t {t:.3f} s)"
 

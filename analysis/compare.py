@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from analysis.files import write_text
+from analysis.loader import KIND_NAMES
 from analysis.metrics import Analysis
 from analysis.report import fmt, markdown_table, text_table
 from node.schema import Summary
@@ -107,7 +108,6 @@ def parting(first: Analysis, second: Analysis) -> Parting | None:
     Lines are paired by node name. Events differ in kind or Lamport clock; where one line is the
     start of the other, they part where the shorter ends. None if every paired line is the same.
     """
-    kinds = ("receive", "send", "internal")
     found: list[Parting] = []
     runs = []
     for a in (first, second):
@@ -120,7 +120,7 @@ def parting(first: Analysis, second: Analysis) -> Parting | None:
         differ = np.flatnonzero((x.kind[:n] != y.kind[:n]) | (x.clock[:n] != y.clock[:n]))
         if differ.size:
             k = int(differ[0])
-            words = [f"{kinds[int(line.kind[k])]} at clock {int(line.clock[k])}" for line in (x, y)]
+            words = [f"{KIND_NAMES[int(line.kind[k])]} at clock {int(line.clock[k])}" for line in (x, y)]
         elif x.ts.size != y.ts.size:
             k = n
             words = [f"{line.ts.size} ticks" for line in (x, y)]

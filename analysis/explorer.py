@@ -97,13 +97,13 @@ def _rounded(values: np.ndarray, digits: int) -> list[float]:
 def _node_data(log: NodeLog, c: Columns, vc: np.ndarray, lo: int, hi: int, gap: np.ndarray, origin: float) -> Any:
     """One line's events in [lo, hi) as columns (vector clock: one column per node)."""
     names: dict[str, int] = {}
-    who = np.full(c.clock.size, -1, dtype=np.int64)
-    for k, at in enumerate(c.sends.tolist()):
-        if lo <= at < hi:
-            who[at] = names.setdefault(",".join(log.peer_sets[int(c.send_peers[k])]), len(names))
-    for k, at in enumerate(c.receives.tolist()):
-        if lo <= at < hi:
-            who[at] = names.setdefault(log.receive_from[k], len(names))
+    who = np.full(hi - lo, -1, dtype=np.int64)  # the peer(s) a send went to, or a receive came from
+    first, last = np.searchsorted(c.sends, (lo, hi))  # only the part's sends and receives
+    for k in range(int(first), int(last)):
+        who[c.sends[k] - lo] = names.setdefault(",".join(log.peer_sets[int(c.send_peers[k])]), len(names))
+    first, last = np.searchsorted(c.receives, (lo, hi))
+    for k in range(int(first), int(last)):
+        who[c.receives[k] - lo] = names.setdefault(log.receive_from[k], len(names))
     return {
         "name": log.node,
         "rate": log.rate,
@@ -116,7 +116,7 @@ def _node_data(log: NodeLog, c: Columns, vc: np.ndarray, lo: int, hi: int, gap: 
         "late": _rounded(c.late_ms[lo:hi], 3),
         "inc": c.incarnation[lo:hi],
         "gap": gap,
-        "who": who[lo:hi],
+        "who": who,
         "names": list(names),
         "vc": [np.ascontiguousarray(vc[lo:hi, j]) for j in range(vc.shape[1])],
     }

@@ -30,6 +30,7 @@ from node.config import NODE_ID_PATTERN
 from node.schema import FORMAT, TICK_EVENTS, record_problem
 
 TICK_KINDS = {event.name: kind for kind, event in enumerate(TICK_EVENTS)}
+KIND_NAMES = tuple(event.name for event in TICK_EVENTS)  # a tick event's kind code -> its name
 RECEIVE, SEND, INTERNAL = TICK_KINDS["receive"], TICK_KINDS["send"], TICK_KINDS["internal"]
 
 # The fast path in `load_node` checks these fields of the tick events inline (they are nearly every

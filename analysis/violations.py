@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from analysis.columns import Columns, IntArray
-from analysis.loader import RECEIVE
+from analysis.loader import KIND_NAMES, RECEIVE
 from analysis.matching import DUPLICATED, NOT_SENT, Matching
 
 LISTED = 200
@@ -67,11 +67,10 @@ def clock_rule_breaks(c: Columns) -> tuple[IntArray, IntArray]:
 def find_violations(cols: dict[str, Columns], matching: Matching) -> Violations:
     """Every violation of the run (module docstring), listed by kind, node, position."""
     found = Violations()
-    kinds = ("receive", "send", "internal")
 
     def event(node: str, position: int) -> str:
         c = cols[node]
-        return f"{node} {kinds[int(c.kind[position])]} #{position + 1} (clock {int(c.clock[position])})"
+        return f"{node} {KIND_NAMES[int(c.kind[position])]} #{position + 1} (clock {int(c.clock[position])})"
 
     links = [link for link in matching.links if link.receiver in cols and link.sender in cols]
     for link in links:  # positions of the link's matched receives among the receiver's tick events

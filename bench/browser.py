@@ -74,6 +74,11 @@ def console(driver: webdriver.Chrome) -> list[dict[str, Any]]:
     return list(driver.get_log("browser"))  # type: ignore[no-untyped-call]
 
 
+def errors(driver: webdriver.Chrome) -> list[dict[str, Any]]:
+    """The console errors since the last call (warnings aside)."""
+    return [entry for entry in console(driver) if entry["level"] == "SEVERE"]
+
+
 def point(driver: webdriver.Chrome, node: int, k: int, diagram: int = 0) -> dict[str, float]:
     """Where diagram `diagram` draws event k of line `node` (page coordinates, CSS pixels)."""
     found: dict[str, float] = driver.execute_script("return window.explorer.point(...arguments)", diagram, node, k)

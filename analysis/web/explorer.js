@@ -172,18 +172,31 @@
     }
   }
 
-  // ---------------------------------------------------------------- the space-time diagram
-  class Diagram {
+  // ---------------------------------------------------------------- a canvas on the shared time axis
+  // What the diagram and the linked views have in common: x <-> time, redrawn with the axis, wheel zoom.
+  class TimeView {
     constructor(canvas, run, axis, ui) {
       this.canvas = canvas; this.run = run; this.axis = axis; this.ui = ui;
-      this.focus = null; // [node, position] the keys move
-      this.mark = null; // a time marked with a dashed line (where two runs part)
-      this.arrowsDrawn = false;
       axis.views.push(this);
-      this.listen();
+      canvas.addEventListener("wheel", (ev) => {
+        ev.preventDefault();
+        const r = canvas.getBoundingClientRect();
+        this.axis.zoom(ev.deltaY > 0 ? 1.25 : 0.8, this.time(ev.clientX - r.left));
+      }, { passive: false });
     }
     x(t) { return LEFT + (t - this.axis.x0) / (this.axis.x1 - this.axis.x0) * (this.w - LEFT - RIGHT); }
     time(x) { return this.axis.x0 + (x - LEFT) / (this.w - LEFT - RIGHT) * (this.axis.x1 - this.axis.x0); }
+  }
+
+  // ---------------------------------------------------------------- the space-time diagram
+  class Diagram extends TimeView {
+    constructor(canvas, run, axis, ui) {
+      super(canvas, run, axis, ui);
+      this.focus = null; // [node, position] the keys move
+      this.mark = null; // a time marked with a dashed line (where two runs part)
+      this.arrowsDrawn = false;
+      this.listen();
+    }
     y(i) { return TOP + (i + 0.5) * ROW; }
     visible(n) {
       const a = lowerBound(n.tMax, this.axis.x0 - 1e-9);
@@ -376,11 +389,6 @@
         this.run.hoverMsg = -1;
         this.ui.redrawAll(changed);
       });
-      c.addEventListener("wheel", (ev) => {
-        ev.preventDefault();
-        const r = c.getBoundingClientRect();
-        this.axis.zoom(ev.deltaY > 0 ? 1.25 : 0.8, this.time(ev.clientX - r.left));
-      }, { passive: false });
       c.addEventListener("keydown", (ev) => this.key(ev));
     }
     select(i, k, stamp) {
@@ -485,15 +493,13 @@
   }
 
   // ---------------------------------------------------------------- linked views (per node, against time)
-  class SeriesView {
+  class SeriesView extends TimeView {
     constructor(canvas, run, axis, field, ui) {
-      this.canvas = canvas; this.run = run; this.axis = axis; this.field = field; this.ui = ui;
-      axis.views.push(this);
+      super(canvas, run, axis, ui);
+      this.field = field;
       this.brush = null;
       this.listen();
     }
-    x(t) { return LEFT + (t - this.axis.x0) / (this.axis.x1 - this.axis.x0) * (this.w - LEFT - RIGHT); }
-    time(x) { return this.axis.x0 + (x - LEFT) / (this.w - LEFT - RIGHT) * (this.axis.x1 - this.axis.x0); }
     draw() {
       const { ctx, width, height } = setupCanvas(this.canvas, 150);
       this.w = width;
@@ -578,11 +584,6 @@
         this.ui.redrawAll(false);
       });
       c.addEventListener("mouseleave", () => { this.ui.cursor = null; this.ui.redrawAll(false); });
-      c.addEventListener("wheel", (ev) => {
-        ev.preventDefault();
-        const r = c.getBoundingClientRect();
-        this.axis.zoom(ev.deltaY > 0 ? 1.25 : 0.8, this.time(ev.clientX - r.left));
-      }, { passive: false });
     }
   }
 
@@ -791,13 +792,12 @@
   }
 
   function main() {
-    const started = performance.now();
     const data = JSON.parse($("explorer-data").textContent);
     if (data.format !== 1) throw new Error(`explorer data format ${data.format}: this page reads format 1`);
     const page = document.body.dataset.page;
     const view = page === "comparison" ? comparisonPage(data) : explorerPage(data);
     window.explorer = {
-      ready: false, highlightMs: null, parseAndDrawMs: null, firstPaintMs: null,
+      ready: false, highlightMs: null, firstPaintMs: null,
       // For tests and benchmarks: where an event is drawn, and selecting one as a click does.
       point: (d, i, k) => view.diagrams[d].point(i, k),
       select: (d, i, k) => view.diagrams[d].select(i, k),
@@ -807,7 +807,6 @@
       time: (d, i, k) => view.diagrams[d].run.nodes[i].t[k],
       relate: (d, i, k) => relate(view.diagrams[d].run, i, k),
     };
-    window.explorer.parseAndDrawMs = performance.now() - started;
     requestAnimationFrame(() => {
       window.explorer.firstPaintMs = performance.now();
       window.explorer.ready = true;

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver import ActionChains, Chrome
+from selenium.webdriver.common.actions.wheel_input import ScrollOrigin
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
@@ -25,7 +25,7 @@ from analysis.compare import parting
 from analysis.explorer import COMPARISON_FILE, FILE
 from analysis.loader import load_run
 from analysis.metrics import Analysis, analyse
-from bench.browser import chromium, click_event, console, move_to, open_page, point, zoom_around
+from bench.browser import chromium, click_event, errors, move_to, open_page, point, zoom_around
 from node.simulation import cluster, write_simulation
 from tests.unit.test_analysis import rec, start, write
 from tests.unit.test_causality import message_each_way
@@ -57,11 +57,6 @@ def logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
         assert main([name, "--log-dir", str(logs), "--no-plots", "--quiet"]) == 0
     assert main(["sim", "twin", "--log-dir", str(logs), "--no-plots", "--quiet"]) == 0
     return logs
-
-
-def errors(driver: Chrome) -> list[dict[str, Any]]:
-    """Console errors (warnings aside)."""
-    return [entry for entry in console(driver) if entry["level"] == "SEVERE"]
 
 
 def analysis_of(folder: Path) -> Analysis:
@@ -214,3 +209,13 @@ def test_the_benchmark_measures_a_small_run() -> None:
     assert row["events"] == row["shown"] == 48
     for figure in ("first_paint_ms", "click_to_highlight_ms", "click_whole_run_ms"):
         assert row[figure]["median"] > 0
+
+
+@pytest.mark.parametrize("view", ["diagram", "view-queue"])
+def test_scrolling_over_a_view_zooms(driver: Chrome, logs: Path, view: str) -> None:
+    open_page(driver, logs / "sim" / FILE)
+    before = driver.execute_script("return window.explorer.range()")
+    origin = ScrollOrigin.from_element(driver.find_element(By.ID, view))
+    ActionChains(driver).scroll_from_origin(origin, 0, -120).perform()  # up: zoom in
+    after = driver.execute_script("return window.explorer.range()")
+    assert after[1] - after[0] == pytest.approx((before[1] - before[0]) * 0.8)

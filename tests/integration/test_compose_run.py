@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from selenium.webdriver.common.by import By
 
-from bench.browser import chromium, console, open_page
+from bench.browser import chromium, errors, open_page
 from tests import logcheck
 from tests.integration.helpers import cluster, compose_command
 
@@ -64,7 +64,7 @@ def test_short_fast_run_keeps_every_invariant(logs: Path, owner: int) -> None:
 def check_explorer(page: Path) -> None:
     with chromium() as driver:
         open_page(driver, page)
-        assert [e for e in console(driver) if e["level"] == "SEVERE"] == []
+        assert errors(driver) == []
         assert driver.find_element(By.ID, "title").text == f"Run {page.parent.name}"
 
 
