@@ -32,6 +32,19 @@ for every a -> b if and only if it holds on every such edge. The check is done o
 violating edge is itself a pair a -> b with C(a) >= C(b) (`violations`, with examples). On a
 message edge that is Lamport's clock condition, which analysis.matching checked for every matched
 message: read here, not computed again.
+
+False orders: what Lamport's clocks claim beyond happens-before. A false order is an ordered pair
+(a, b) of events on two different nodes with C(a) < C(b) that happens-before does not relate: a
+concurrent pair with unequal clocks is one false order (in one orientation), with equal clocks none.
+Counted exactly, without pairwise comparison: on another line j, the events concurrent with e are a
+window, between e's past there (the first VC[e][j]) and its future (from the first event whose
+entry for e's line has reached e, found by binary search), so e's false orders as the later event
+are the events in its windows with a clock below C(e) (`relation` gives one event's). Clocks along
+a line need not rise (a buggy clock's log), so a window's count is two prefix counts on a
+merge-sort decomposition of the line (`_prefix_below`): O(E * N * log^2 E) in all, and one
+binary search per event and line where a line's clocks never fall (every correct run).
+`false_orders_per_event` is false orders / events: how many concurrent events the clocks put before
+an event (as many as after it), on average.
 """
 
 from __future__ import annotations
@@ -137,6 +150,57 @@ def _pairs(sizes: list[int], vcs: list[IntArray]) -> tuple[int, int, int]:
     return pairs, ordered, pairs - same_line
 
 
+def _window(lines: list[Line], node: int, other: int, positions: IntArray) -> tuple[IntArray, IntArray]:
+    """Where the events concurrent with `positions` of line `node` are on line `other`: [start, end).
+
+    Before start is an event's past there (the first VC[e][other] events), from end its future (the
+    events whose entry for `node` has reached it: a suffix, VC entries never decrease along a line).
+    """
+    size = lines[other].ts.size
+    start = np.minimum(lines[node].vc[positions, other], size)
+    end = np.searchsorted(lines[other].vc[:, node], positions + 1, side="left").astype(np.int64)
+    return start, np.maximum(start, end)
+
+
+def _prefix_below(values: IntArray, ends: IntArray, bounds: IntArray) -> IntArray:
+    """For each query q, how many of values[: ends[q]] are below bounds[q], for values in any order.
+
+    Level L cuts the values into blocks of 2**L, each sorted on its own; a prefix is the blocks of
+    its end's set bits (one per level), each counted by one binary search in that level's sort.
+    """
+    if (values[1:] >= values[:-1]).all():  # a correct clock's line: one binary search, same answer
+        return np.minimum(np.searchsorted(values, bounds, side="left"), ends)
+    distinct = np.unique(values)
+    rank = np.searchsorted(distinct, values)  # values compared through their ranks: keys stay small
+    below = np.searchsorted(distinct, bounds, side="left")  # value < bound iff rank < below
+    span = distinct.size + 1  # block b's keys are b * span + rank, so blocks sort in order
+    counts = np.zeros(ends.size, dtype=np.int64)
+    level = 0
+    while 1 << level <= values.size:
+        keys = np.sort((np.arange(values.size, dtype=np.int64) >> level) * span + rank)
+        chosen = np.flatnonzero((ends >> level) & 1)
+        block = (ends[chosen] >> level) - 1  # a whole block before the end: it starts at block << level
+        counts[chosen] += np.searchsorted(keys, block * span + below[chosen], side="left") - (block << level)
+        level += 1
+    return counts
+
+
+def _false_orders(lines: list[Line]) -> int:
+    """Cross-node pairs (a, b), C(a) < C(b), neither happening before the other (module docstring)."""
+    total = 0
+    for j, line in enumerate(lines):
+        others = [i for i in range(len(lines)) if i != j and lines[i].ts.size]
+        if not others or not line.ts.size:
+            continue
+        windows = [_window(lines, i, j, np.arange(lines[i].ts.size, dtype=np.int64)) for i in others]
+        starts = np.concatenate([w[0] for w in windows])
+        ends = np.concatenate([w[1] for w in windows])
+        clocks = np.concatenate([lines[i].clock for i in others])
+        counted = _prefix_below(line.clock, np.concatenate([ends, starts]), np.tile(clocks, 2))
+        total += int(counted[: ends.size].sum() - counted[ends.size :].sum())
+    return total
+
+
 def _receives(matching: Matching, cols: list[Columns]) -> list[_Receives]:
     """The matching's answer per node, copied: cycles are set aside here without touching it."""
     return [
@@ -219,6 +283,8 @@ def analyse_causality(
     events = sum(sizes)
     pairs, ordered, cross = _pairs(sizes, vcs)
     concurrent = pairs - ordered
+    lines = [Line(nodes[i], c.ts, c.clock, c.kind, vcs[i].T) for i, c in enumerate(cols)]
+    false_orders = _false_orders(lines)
     summary: CausalitySummary = {
         "method": "exact",
         "events": events,
@@ -231,13 +297,16 @@ def analyse_causality(
         "concurrent_per_event": round(2 * concurrent / events, 3) if events else None,
         "cross_node_pairs": cross,
         "cross_node_concurrent_share": round(concurrent / cross, 6) if cross else None,
+        "false_orders": false_orders,
+        "false_order_share": round(false_orders / cross, 6) if cross else None,
+        "false_order_share_of_concurrent": round(false_orders / concurrent, 6) if concurrent else None,
+        "false_orders_per_event": round(false_orders / events, 3) if events else None,
         "lamport_consistent": violations == 0,
         "checked": checked,
         "violations": violations,
         "examples": examples,
         "unmatched_examples": unmatched_examples,
     }
-    lines = [Line(nodes[i], c.ts, c.clock, c.kind, vcs[i].T) for i, c in enumerate(cols)]
     return Causality(
         nodes,
         lines,
@@ -268,7 +337,6 @@ def relation(causality: Causality, node: int, position: int) -> Relation:
     between are concurrent with it. On its own line: before it past, after it future.
     """
     lines = causality.lines
-    own = lines[node].vc[position]
     clock = lines[node].clock[position]
     past = future = concurrent = false_before = false_after = 0
     for j, line in enumerate(lines):
@@ -276,8 +344,8 @@ def relation(causality: Causality, node: int, position: int) -> Relation:
             past += position
             future += line.ts.size - position - 1
             continue
-        before = min(int(own[j]), line.ts.size)
-        after = int(np.searchsorted(line.vc[:, node], position + 1, side="left"))
+        starts, ends = _window(lines, node, j, np.array([position], dtype=np.int64))
+        before, after = int(starts[0]), int(ends[0])
         past += before
         future += line.ts.size - after
         between = line.clock[before:after]

@@ -31,7 +31,7 @@ from analysis.metrics import Analysis, clock_at
 from analysis.report import HEADLINE, headline_rows
 from analysis.shiviz import cut
 from analysis.spacetime import Window
-from analysis.violations import KINDS, find_violations
+from analysis.violations import KINDS, RULES, find_violations
 
 FILE = "explorer.html"
 COMPARISON_FILE = "comparison.html"
@@ -153,7 +153,7 @@ def explorer_data(analysis: Analysis, window: Window | None = None, max_events: 
         value[mine] = c.send_value[np.searchsorted(c.sends, s[mine])]
         theirs = b == i
         enqueued[theirs] = c.receive_enq_ts[np.searchsorted(c.receives, r[theirs])] - origin
-    found = find_violations(cols, analysis.matching)
+    found = analysis.violations or find_violations(analysis.logs, cols, analysis.matching)
     return {
         "format": DATA_FORMAT,
         "run": {
@@ -163,6 +163,7 @@ def explorer_data(analysis: Analysis, window: Window | None = None, max_events: 
             "span": run["span_s"],
             "origin": origin,
             "events": summary["causality"]["events"],
+            "clock_bug": run.get("clock_bug"),
         },
         "part": {"complete": part.complete, "events": part.events, "note": part.note},
         "nodes": nodes,
@@ -177,6 +178,7 @@ def explorer_data(analysis: Analysis, window: Window | None = None, max_events: 
         "violations": {
             "counts": found.counts,
             "kinds": list(KINDS),
+            "rules": RULES,
             "listed": [
                 {"kind": v.kind, "node": index[v.node], "pos": v.position, "text": v.text} for v in found.listed
             ],

@@ -123,6 +123,12 @@ class NodeLog:
         return config if isinstance(config, dict) else {}
 
     @property
+    def clock_bug(self) -> str | None:
+        """The planted clock bug its start line names (CLOCK_BUG), or None (also for "none")."""
+        bug = self.config.get("clock_bug")
+        return bug if isinstance(bug, str) and bug != "none" else None
+
+    @property
     def format(self) -> int:
         """The log format of the current incarnation (1 for logs written before `format` existed)."""
         version = self.starts[-1].get("format", 1) if self.starts else 1

@@ -8,6 +8,7 @@ from analysis.files import write_text
 from analysis.report import (
     HEADLINE,
     causality_lines,
+    checks_lines,
     fmt,
     headline_rows,
     markdown_table,
@@ -30,6 +31,7 @@ def causality_markdown(summary: Summary) -> list[str]:
         "",
     ]
     out += [f"- {line}" for line in causality_lines(summary)]
+    out += [f"- {line}" for line in checks_lines(summary)]
     for example in c["examples"][1:]:  # the first is in the line above
         out.append(f"- violation: {example}")
     for example in c["unmatched_examples"][1:]:

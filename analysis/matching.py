@@ -12,6 +12,12 @@ logged as dropped to B. Each of B's receives from A, in B's order, is looked up 
   (`unacked`, format 3: the newest values A sent and did not drop, node.channel) and so in
   flight when the run ended, or else lost at the tail.
 
+One exception: a planted clock bug (CLOCK_BUG) may repeat or lower the values on a link, and
+then a value no longer names a message. Run under at-most-once delivery (nothing sent twice, no
+value filtered, node.channel), every node's log naming a bug and its delivery, the k-th receive
+on a link is matched to the k-th send that left, in FIFO order (`fifo_order`); with faults
+that lose messages this cannot tell which were lost, so it is only for runs without them.
+
 Lamport's clock condition (receive clock > send clock) is checked here for every matched message,
 once: the per-link accounting (analysis.messages) and causality's message edges both read it.
 Vectorised per link (sort and binary search): runs have a million lines.
@@ -108,10 +114,15 @@ def _by_sender(log: NodeLog) -> dict[str, IntArray]:
     return {str(name): order[bounds[i] : bounds[i + 1]] for i, name in enumerate(names)}
 
 
+def sends_to(sender: NodeLog, cols: Columns, receiver: str) -> IntArray:
+    """The sender's sends to `receiver` (dropped ones included): indices among its sends, in order."""
+    codes = [code for code, peers in enumerate(sender.peer_sets) if receiver in peers]
+    return np.flatnonzero(np.isin(cols.send_peers, codes))
+
+
 def _departures(sender: NodeLog, cols: Columns, receiver: str) -> tuple[int, int, IntArray]:
     """Sends to `receiver`: how many, how many distinct values dropped, and the indices of the rest."""
-    codes = [code for code, peers in enumerate(sender.peer_sets) if receiver in peers]
-    ours = np.flatnonzero(np.isin(cols.send_peers, codes))
+    ours = sends_to(sender, cols, receiver)
     values = cols.send_value[ours]
     gone = np.isin(values, message_values([v for to, v, _ in sender.drops if to == receiver]))
     gone &= values != NO_VALUE
@@ -143,12 +154,31 @@ def _order(position: IntArray) -> tuple[BoolArray, int, int]:
     return late, last + 1 - int((~late).sum()), last
 
 
-def _match_link(a: str, b: str, logs: dict[str, NodeLog], cols: dict[str, Columns], mine: IntArray) -> LinkMatch:
+def _in_order(departed: int, wanted: int, unmatched: int) -> tuple[IntArray, IntArray, IntArray]:
+    """`_lookup` in FIFO order: the k-th receive is the k-th departure (module docstring)."""
+    n = min(departed, wanted)
+    status = np.full(wanted, unmatched, dtype=np.int64)
+    status[:n] = MATCHED
+    return status, np.arange(n, dtype=np.int64), np.arange(n, dtype=np.int64)
+
+
+def fifo_order(logs: dict[str, NodeLog]) -> bool:
+    """Whether messages are matched in FIFO order, not by value (module docstring)."""
+    return any(log.clock_bug for log in logs.values()) and all(
+        log.config.get("delivery") == "at-most-once" for log in logs.values()
+    )
+
+
+def _match_link(
+    a: str, b: str, logs: dict[str, NodeLog], cols: dict[str, Columns], mine: IntArray, fifo: bool
+) -> LinkMatch:
     s, r = cols.get(a, _NO_LOG), cols.get(b, _NO_LOG)
     sent, dropped, departed = _departures(logs[a], s, b) if a in logs else (0, 0, _NONE)
-    status, matched, position = _lookup(
-        s.send_value[departed], r.receive_value[mine], NOT_SENT if a in logs else NO_LOG
-    )
+    unmatched = NOT_SENT if a in logs else NO_LOG
+    if fifo:
+        status, matched, position = _in_order(departed.size, mine.size, unmatched)
+    else:
+        status, matched, position = _lookup(s.send_value[departed], r.receive_value[mine], unmatched)
     late, middle, last = _order(position)
     stops = logs[b].stops if b in logs else []
     left = int(stops[-1]["queue_by_peer"].get(a, 0)) if stops else 0
@@ -188,6 +218,7 @@ def match_messages(logs: dict[str, NodeLog], given: dict[str, Columns] | None = 
     for node in nodes:
         ids.update(peer for code in np.unique(cols[node].send_peers).tolist() for peer in logs[node].peer_sets[code])
         ids.update(groups[node])
+    fifo = fifo_order(logs)
     received = []
     for node in nodes:
         count = cols[node].receives.size
@@ -199,7 +230,7 @@ def match_messages(logs: dict[str, NodeLog], given: dict[str, Columns] | None = 
             mine = groups[b].get(a, _NONE) if b in groups else _NONE
             if (a not in logs and b not in logs) or (a == b and not mine.size):
                 continue
-            link = _match_link(a, b, logs, cols, mine)
+            link = _match_link(a, b, logs, cols, mine, fifo)
             if b in index:
                 into = received[index[b]]
                 into.status[mine] = link.status

@@ -26,6 +26,7 @@ from analysis.loader import INTERNAL, RECEIVE, NodeLog, RunData
 from analysis.matching import Matching, match_messages
 from analysis.messages import link_reports, totals
 from analysis.stats import percentiles
+from analysis.violations import Violations, checks_summary, find_violations
 from node.config import RUN_ID_PATTERN
 from node.schema import SUMMARY_SCHEMA, Gap, NodeSummary, RunInfo, Summary
 
@@ -55,6 +56,7 @@ class Analysis:
     logs: dict[str, NodeLog] = field(default_factory=dict)
     columns: dict[str, Columns] = field(default_factory=dict)
     matching: Matching | None = None
+    violations: Violations | None = None  # every check's findings, located (analysis.violations)
 
 
 def _label(log: NodeLog) -> str:
@@ -187,6 +189,8 @@ def run_info(run: RunData, origin: float | None, end: float) -> RunInfo:
         "min_clock_rate": _typed(config.get("min_clock_rate"), int),
         "max_clock_rate": _typed(config.get("max_clock_rate"), int),
         "simulated": simulated(run),
+        "clock_bug": next((log.clock_bug for log in run.nodes.values() if log.clock_bug), None),
+        "delivery": _typed(config.get("delivery"), str),
         "first_tick_ts": origin,
         "span_s": round(span, 3) if math.isfinite(span) else 0.0,  # not finite: only from absurd times
     }
@@ -218,6 +222,8 @@ def analyse(run: RunData) -> Analysis:
     matching = match_messages(run.nodes, cols)
     links = link_reports(matching, run.nodes)
     causality = analyse_causality(run.nodes, start, cols, matching)
+    found = find_violations(run.nodes, cols, matching)
+    checks = checks_summary(found, causality.summary["violations"], causality.summary["examples"])
     summary: Summary = {
         "schema": SUMMARY_SCHEMA,
         "run": run_info(run, origin, end),
@@ -225,6 +231,7 @@ def analyse(run: RunData) -> Analysis:
         "links": [link.as_dict() for link in links],
         "messages": totals(links),
         "causality": causality.summary,
+        "checks": checks,
         "problems": [str(p) for p in run.problems],
     }
-    return Analysis(summary, series, grid_abs - start, causality, run.nodes, cols, matching)
+    return Analysis(summary, series, grid_abs - start, causality, run.nodes, cols, matching, found)

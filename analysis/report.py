@@ -6,9 +6,9 @@ Also the table helpers every report uses (analysis.markdown, analysis.compare, e
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from node.schema import NodeSummary, Summary
+from node.schema import Check, NodeSummary, Summary
 
 
 def fmt(value: Any, digits: int = 2) -> str:
@@ -148,6 +148,14 @@ def causality_lines(summary: Summary) -> list[str]:
         f"{_share(cross_concurrent, c['cross_node_pairs'])} of cross-node pairs; "
         f"{fmt(c['concurrent_per_event'], 1)} per event)"
     ]
+    false_orders = c.get("false_orders")  # absent from older summaries
+    if false_orders is not None:
+        lines.append(
+            f"false orders: Lamport clocks order {false_orders:,} concurrent pairs "
+            f"({_share(false_orders, c['cross_node_pairs'])} of cross-node pairs, "
+            f"{_share(false_orders, c['concurrent_pairs'])} of concurrent ones; "
+            f"{fmt(c.get('false_orders_per_event'), 1)} per event)"
+        )
     lines.append(lamport_line(summary))
     if c["unmatched_receives"]:
         lines.append(
@@ -163,10 +171,30 @@ def causality_lines(summary: Summary) -> list[str]:
     return lines
 
 
+def checks_lines(summary: Summary) -> list[str]:
+    """Each check that failed: its count, its rule and its witness; one line when all hold."""
+    run = summary["run"]
+    checks = cast(dict[str, Check], summary["checks"])
+    lines = []
+    if run.get("clock_bug"):
+        lines.append(f"PLANTED CLOCK BUG: {run['clock_bug']} (CLOCK_BUG): the checks below should catch it")
+    failed = {name: check for name, check in checks.items() if check["violations"]}
+    unchecked = sorted(name for name, check in checks.items() if check["violations"] is None)
+    if not failed:
+        lines.append(
+            f"checks: all {len(checks) - len(unchecked)} hold" + (f" ({len(unchecked)} not made)" if unchecked else "")
+        )
+    for name, check in failed.items():
+        witness = f"; e.g. {check['witness'][0]}" if check["witness"] else ""
+        lines.append(f"check {name}_violations: {check['violations']:,} (rule: {check['rule']}){witness}")
+    return lines
+
+
 def terminal_report(summary: Summary, written: list[Path], where: str | None = None) -> str:
     lines = [run_line(summary), "", text_table(HEADLINE, headline_rows(summary)), ""]
     lines += messages_lines(summary)
     lines += causality_lines(summary)
+    lines += checks_lines(summary)
     problems = summary["problems"]
     if problems:
         lines.append(f"problems ({len(problems)}):")

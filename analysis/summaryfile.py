@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from analysis.files import write_text
+from analysis.violations import HAPPENS_BEFORE, RULES
 from node.schema import Summary, summary_problems
 
 FILE = "summary.json"
@@ -52,4 +53,29 @@ def _upgrade(data: dict[str, Any]) -> dict[str, Any]:
         for part in [data.get("messages"), *(data.get("links") or [])]:
             if isinstance(part, dict):
                 part.setdefault("in_flight", 0)
+    if isinstance(data.get("schema"), int) and data["schema"] < 4:
+        data["run"].setdefault("clock_bug", None)  # CLOCK_BUG came with schema 4
+        data["run"].setdefault("delivery", None)
+        data.setdefault("checks", _old_checks(data))
     return data
+
+
+def _old_checks(data: dict[str, Any]) -> dict[str, Any]:
+    """`checks` for a summary before schema 4: what its message and causality figures say; the
+    checks it did not make are null (not checked), never 0."""
+    messages, causality = data.get("messages") or {}, data.get("causality") or {}
+    known = {
+        "clock_condition": (messages.get("clock_condition") or {}).get("violations"),
+        "lost": messages.get("lost"),
+        "duplicated": messages.get("duplicated"),
+        "never_sent": messages.get("unmatched"),
+        "out_of_order": messages.get("order_violations"),
+        "happens_before": causality.get("violations"),
+    }
+    return {
+        key: {"violations": known.get(key), "rule": rule, "witness": []}
+        for key, rule in {
+            **{k.replace(" ", "_"): r for k, r in RULES.items()},
+            "happens_before": HAPPENS_BEFORE,
+        }.items()
+    }

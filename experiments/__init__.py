@@ -1,5 +1,5 @@
-"""Experiments: named configurations run through the real cluster, kept compactly, reported.
+"""Experiments: sets of configurations (TOML, experiments/sets/) run in containers or the simulator, kept, reported.
 
-`python -m experiments` (see experiments.__main__); results live in experiments/results and
-NOTEBOOK.md discusses them.
+`python -m experiments` (see experiments.__main__); the assignment's results live in
+experiments/results, other sets' in experiments/results/<set>, and NOTEBOOK.md discusses them.
 """

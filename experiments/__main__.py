@@ -1,31 +1,58 @@
-"""`python -m experiments`: run the named configurations several times each, then report.
+"""`python -m experiments`: run a set of configurations, in containers or the simulator, then report.
 
-    python -m experiments                      # all configurations, 5 runs x 60 s each, then report
-    python -m experiments run --configs extreme --runs 2 --duration 30
-    python -m experiments report               # rebuild tables.md and figures from kept results
+    python -m experiments                      # the assignment (experiments/sets/assignment.toml), then report
+    python -m experiments run experiments/sets/faults.toml
+    python -m experiments run SET.toml --engine simulator --runs 10 --duration 30 --configs a b
+    python -m experiments run --name my-set --rates 1,6,6 --max-event-num 5 --runs 3 --duration 30 --engine simulator
+    python -m experiments report               # rebuild the assignment's tables.md and figures from kept results
+    python -m experiments report SET.toml      # ... a set's (or --results DIR; --all: every built-in set)
     python -m experiments sweep                # simulator: backlog growth over rates x MAX_EVENT_NUM
     python -m experiments twins                # simulator: every kept run re-simulated, compared
     python -m experiments reanalyse            # kept raw logs through the current analysis again
 
-Every run's seed comes from --seed (default 2026), the configuration and the run number, and is
-recorded in results/index.json: the same command repeats the same rates and event draws.
+A set file is TOML (README: Experiments): name, description, engine ("containers" or
+"simulator"), runs, duration, seed, results (a folder relative to the file; default
+experiments/results/<name>), and one [[configs]] table per configuration with name and any of
+description, min_rate, max_rate, rates (one per node, e.g. [1, 6, 6]), max_event_num, nodes,
+net_delay_ms, delivery, clock_bug, faults (node.simulate's, e.g. ["kill node1@10:3"]; simulator
+only). Without a set file, the configuration options below make a set of one configuration.
+--engine, --runs, --duration and --seed override the set's. A bad set or option is named in one
+line and the command exits 2 before anything runs.
+
+Every run's seed comes from the set's seed (default 2026), the configuration and the run number,
+and is recorded in the results' index.json with the run's provenance (commit, engine, machine,
+load): the same command repeats the same rates and event draws.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
+from typing import Any
 
-from experiments.configs import CONFIGS
-from experiments.runner import plan, reanalyse, run_set
+from experiments.configs import ASSIGNMENT, ENGINES, HERE, ExperimentSet, SetError, builtin_sets, load_set, parse_set
+from experiments.runner import check, plan, reanalyse, run_set
 from experiments.simulated import write_sweep
 from experiments.tables import write_report
 from experiments.twins import write_twins
 
-HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results"
-WORK = HERE / "work"  # raw logs while running (gitignored)
+WORK = HERE / "work"  # raw logs while running, a folder per set (gitignored)
+# Options that describe the one configuration of an ad hoc set (set file keys, with "faults" as --fault).
+AD_HOC = (
+    "name",
+    "description",
+    "min_rate",
+    "max_rate",
+    "rates",
+    "max_event_num",
+    "nodes",
+    "net_delay_ms",
+    "delivery",
+    "clock_bug",
+    "fault",
+)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -33,41 +60,124 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m experiments", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("command", nargs="?", choices=("run", "report", "sweep", "twins", "reanalyse"), default="run")
-    parser.add_argument(
-        "--configs",
-        nargs="+",
-        choices=sorted(CONFIGS),
-        default=list(CONFIGS),
-        help="configurations to run (default: all)",
+    parser.add_argument("set", nargs="?", type=Path, metavar="SET.toml", help="a set file (default: the assignment)")
+    parser.add_argument("--engine", choices=ENGINES, help="run in containers or in the simulator (default: the set's)")
+    parser.add_argument("--runs", type=int, help="runs per configuration (default: the set's)")
+    parser.add_argument("--duration", type=float, help="seconds per run (default: the set's)")
+    parser.add_argument("--seed", type=int, help="base seed of the set (default: the set's)")
+    parser.add_argument("--configs", nargs="+", metavar="NAME", help="only these configurations of the set")
+    parser.add_argument("--results", type=Path, help="where results are kept (default: the set's)")
+    parser.add_argument("--all", action="store_true", help="report: every built-in set that has kept results")
+    ad_hoc = parser.add_argument_group("an ad hoc set of one configuration (instead of a set file)")
+    ad_hoc.add_argument("--name", help="the set's (and its configuration's) name")
+    ad_hoc.add_argument("--description", help="what the configuration is")
+    ad_hoc.add_argument("--min-rate", type=int, help="MIN_CLOCK_RATE")
+    ad_hoc.add_argument("--max-rate", type=int, help="MAX_CLOCK_RATE")
+    ad_hoc.add_argument("--rates", metavar="R1,R2,...", help="each node's pinned rate, e.g. 1,6,6")
+    ad_hoc.add_argument("--max-event-num", type=int, help="MAX_EVENT_NUM")
+    ad_hoc.add_argument("--nodes", type=int, help="number of nodes (default 3, or as many as --rates)")
+    ad_hoc.add_argument("--net-delay-ms", type=float, help="NET_DELAY_MS")
+    ad_hoc.add_argument("--delivery", help="DELIVERY: reliable or at-most-once")
+    ad_hoc.add_argument("--clock-bug", help="CLOCK_BUG: a planted clock bug")
+    ad_hoc.add_argument("--fault", action="append", metavar="'KIND SPEC'", help="e.g. 'kill node1@10:3' (repeatable)")
+    return parser.parse_intermixed_args(argv)  # SET.toml before or after the options
+
+
+def ad_hoc_config(args: argparse.Namespace) -> dict[str, Any]:
+    """The options as a [[configs]] table of a set file."""
+    table: dict[str, Any] = {"name": args.name or "ad-hoc"}
+    for key in AD_HOC[1:]:
+        value = getattr(args, key)
+        if value is not None:
+            table["faults" if key == "fault" else key] = value
+    if args.rates is not None:
+        try:
+            table["rates"] = [int(r) for r in args.rates.split(",")]
+        except ValueError:
+            raise SetError(
+                "command line", f"--rates {args.rates!r}: expected comma-separated integers, e.g. 1,6,6"
+            ) from None
+    return table
+
+
+def chosen_set(args: argparse.Namespace) -> ExperimentSet:
+    """The set the arguments name: a set file, an ad hoc one, or the assignment; with the overrides."""
+    overrides = {k: getattr(args, k) for k in ("engine", "runs", "duration", "seed") if getattr(args, k) is not None}
+    given = [k for k in AD_HOC if getattr(args, k) is not None]
+    if given and args.set is not None:
+        option = "--" + given[0].replace("_", "-")
+        raise SetError(str(args.set), f"{option} describes an ad hoc set: give it without a set file")
+    if given:
+        raw = {**overrides, "name": args.name or "ad-hoc", "configs": [ad_hoc_config(args)]}
+        if args.description is not None:
+            raw["description"] = args.description
+        chosen = parse_set(raw, "command line", Path.cwd())
+    else:
+        chosen = load_set(args.set or ASSIGNMENT, overrides)
+    return chosen if args.results is None else dataclasses.replace(chosen, results=args.results.resolve())
+
+
+def run(args: argparse.Namespace, chosen: ExperimentSet) -> list[str]:
+    """Run the set (or the --configs of it) and return the failures; SetError if it cannot run."""
+    configs = chosen.only(args.configs).configs if args.configs else chosen.configs
+    planned = plan(configs, chosen.runs, chosen.duration, chosen.seed)
+    try:
+        check(planned, chosen.engine)
+    except ValueError as error:
+        raise SetError(chosen.source, str(error)) from None
+    where = "in containers" if chosen.engine == "containers" else "in the simulator"
+    print(
+        f"{len(planned)} runs of {chosen.duration:g} s {where}: {', '.join(c.name for c in configs)} x {chosen.runs}"
+        f" -> {chosen.results}",
+        flush=True,
     )
-    parser.add_argument("--runs", type=int, default=5, help="runs per configuration (default 5)")
-    parser.add_argument("--duration", type=float, default=60, help="seconds per run (default 60)")
-    parser.add_argument("--seed", type=int, default=2026, help="base seed of the set (default 2026)")
-    parser.add_argument("--results", type=Path, default=RESULTS, help="where results are kept")
-    args = parser.parse_args(argv)
-    if args.runs < 1 or args.duration <= 0:
-        parser.error("--runs must be at least 1 and --duration above 0")
-    return args
+    return run_set(planned, WORK / chosen.name, chosen.results, chosen)
+
+
+def report_all() -> int:
+    """Every built-in set that has kept results, rebuilt."""
+    done = [s for s in builtin_sets() if (s.results / "index.json").exists()]
+    for s in done:
+        for path in write_report(s.results, s.configs):
+            print(f"wrote {path}")
+    if not done:
+        print("experiments: no built-in set has kept results", file=sys.stderr)
+    return 0 if done else 2
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.all:
+        if args.command != "report" or args.set is not None:
+            print("experiments: --all goes with report alone", file=sys.stderr)
+            return 2
+        return report_all()
     failures: list[str] = []
-    if args.command == "run":
-        planned = plan([CONFIGS[c] for c in args.configs], args.runs, args.duration, args.seed)
-        print(f"{len(planned)} runs of {args.duration:g} s: {', '.join(args.configs)} x {args.runs}", flush=True)
-        failures = run_set(planned, WORK, args.results, args.seed)
-    elif args.command == "reanalyse":
-        failures = reanalyse(args.results, WORK)
+    try:
+        chosen = chosen_set(args)
+        if args.command == "run":
+            failures = run(args, chosen)
+    except SetError as error:
+        print(error, file=sys.stderr)
+        return 2
+    results = chosen.results
+    if args.command == "reanalyse" and (results / "index.json").exists():
+        failures = reanalyse(results, WORK / chosen.name)
     if args.command == "sweep":
-        args.results.mkdir(parents=True, exist_ok=True)
-        for path in write_sweep(args.results, args.seed):
+        results.mkdir(parents=True, exist_ok=True)
+        for path in write_sweep(results, chosen.seed):
             print(f"wrote {path}")
         return 0
-    if not (args.results / "index.json").exists():
-        print(f"experiments: no results in {args.results}: run `python -m experiments` first", file=sys.stderr)
+    if not (results / "index.json").exists():
+        print(
+            f"experiments: no results in {results}: run `python -m experiments run` with the set first", file=sys.stderr
+        )
         return 2
-    written = write_twins(args.results) if args.command == "twins" else write_report(args.results)
+    if args.command == "twins":
+        written = write_twins(results)
+    else:  # the set's order and descriptions; for --results alone, those its index.json records
+        named = args.set is not None or any(getattr(args, k) is not None for k in AD_HOC)
+        written = write_report(results, chosen.configs if named or args.results is None else None)
     for path in written:
         print(f"wrote {path}")
     for failure in failures:

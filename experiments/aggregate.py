@@ -1,6 +1,6 @@
 """The kept runs and their figures: per run, per configuration (means), and theory against measurement.
 
-Reads only experiments/results (index.json and runs/*/summary.json); experiments.tables and
+Reads only a set's results folder (index.json and runs/*/summary.json); experiments.tables and
 experiments.figures turn these rows into tables.md, aggregate.json and the figures.
 """
 
@@ -15,6 +15,7 @@ from typing import Any
 
 from analysis.report import fmt
 from analysis.summaryfile import read_summary
+from experiments.configs import settings
 from experiments.theory import predict
 from node.schema import NodeSummary, Summary
 
@@ -71,6 +72,33 @@ def run_row(entry: dict[str, Any], s: Summary) -> list[str]:
         _triple(s, lambda n: n["clock"]["logical_rate"], digits=1),
         str(s["messages"]["sent"]),
     ]
+
+
+# Shown per run only where a kept run has any of them: settings beyond rates and MAX_EVENT_NUM,
+# lost messages, or false-order figures (summaries before those figures show "-").
+EXTRA_HEADER = ["settings", "lost", "false-order share", "false orders/event"]
+
+
+def settings_of(entry: dict[str, Any]) -> str:
+    """The run's settings beyond rates and MAX_EVENT_NUM (experiments.configs.settings), "" for none."""
+    return settings(entry["env"], entry.get("nodes", 3), entry.get("faults", ()))
+
+
+def extra_row(entry: dict[str, Any], s: Summary) -> list[str]:
+    causality = s["causality"]
+    return [
+        settings_of(entry) or "-",
+        fmt(s["messages"].get("lost")),
+        fmt(causality.get("false_order_share"), 3),
+        fmt(causality.get("false_orders_per_event")),
+    ]
+
+
+def shows_extra(kept: Kept) -> bool:
+    return any(
+        settings_of(e) or s["messages"].get("lost") or s["causality"].get("false_order_share") is not None
+        for e, s in kept
+    )
 
 
 def duration_of(s: Summary) -> float:
@@ -138,6 +166,8 @@ def theory_rows(runs: Kept) -> list[list[str]]:
     for entry, s in runs:
         nodes = nodes_by_rate(s)
         rates = [n["rate"] or 0 for _, n in nodes]
+        if 0 in rates:  # a node that never ticked: no prediction
+            continue
         men = s["run"]["max_event_num"] or 0
         duration = duration_of(s)
         p = predict(rates, men)[0]

@@ -1,31 +1,45 @@
-"""Run a set of configurations through the real compose cluster and keep the results compactly.
+"""Run a set's planned runs in containers or in the simulator, then keep the results compactly.
 
-For each configuration, `runs` runs of `duration` seconds: `docker compose up` of init and the
-three nodes in a compose project of its own, logs into a working folder, then the analysis on
-the run (summary.json, summary.md, plots), then the results are copied to experiments/results:
-every run's summary.json, the plots of the first run of each configuration, and all raw logs in
-one xz-compressed tar when they are small enough.
+Every planned run gets its configuration's environment (`PlannedRun.env`). In containers, that
+is `docker compose up` of init and the nodes in a compose project of its own; in the simulator,
+the nodes' own code in virtual time (node.simulation) configured from the very same variables.
+Either way the logs go into a working folder, the analysis runs on them (summary.json,
+summary.md, and the plots of the first run of each configuration), and what is kept is copied
+into the set's results folder: every run's summary.json, its index.json entry with where it came
+from (experiments.provenance), the plots of each configuration's first run, and all raw logs in
+one xz-compressed tar per configuration when they are small enough.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 import shutil
+import subprocess
 import sys
 import tarfile
 import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from analysis.api import analyse_folder
-from deploy.compose import ComposeProject
-from experiments.configs import Config, run_seed
+from deploy.compose import COMPOSE_FILE, ROOT, ComposeProject
+from experiments.configs import Config, ExperimentSet, run_seed
+from experiments.provenance import code_version, load_average, machine
+from experiments.simulated import DEFAULT_DELAY
+from node.config import PER_NODE
+from node.simulation import KINDS, Fault, Simulation, cluster, parse_fault, write_simulation
+from node.virtual import SimulationError
 
 PROJECT = "lamportexperiments"
-NODES = ("node1", "node2", "node3")
 RAW_LOG_LIMIT = 5_000_000  # bytes of compressed raw logs worth keeping in the repository
 PLOTS = ("clock.png", "gap.png", "queue.png", "jumps.png", "spacetime.png")
+RunOne = Callable[["PlannedRun", Path], str | None]  # runs one planned run into a log folder: its failure or None
 
 
 @dataclass(frozen=True)
@@ -40,31 +54,142 @@ class PlannedRun:
         return f"{self.config.name}-{self.index}"
 
     def env(self) -> dict[str, str]:
-        """The run's variables, as compose gets them (and the simulated twin, node.simulation.cluster)."""
+        """The run's variables, as compose gets them (and the simulator, `simulation`)."""
         return {
             "RUN_ID": self.run_id,
             "SEED": str(self.seed),
             "DURATION": f"{self.duration:g}",
             "STATUS_INTERVAL": "0",
-            **{f"{node.upper()}_CLOCK_RATE": "" for node in NODES},  # drawn, unless the configuration pins them
+            **{f"{node.upper()}_CLOCK_RATE": "" for node in self.config.node_ids},  # drawn, unless pinned
             **self.config.env,
         }
 
 
-def plan(configs: list[Config], runs: int, duration: float, base_seed: int) -> list[PlannedRun]:
+def plan(configs: list[Config] | tuple[Config, ...], runs: int, duration: float, base_seed: int) -> list[PlannedRun]:
     return [PlannedRun(c, i, run_seed(base_seed, c.name, i), duration) for c in configs for i in range(1, runs + 1)]
 
 
-def run_one(planned: PlannedRun, logs: Path) -> dict[str, int]:
-    """One compose run (`docker compose up --no-build node1 node2 node3`); returns the exit code of each node."""
-    with ComposeProject(logs, planned.env(), services=NODES, name=PROJECT) as project:
+def planned_from_entry(entry: Mapping[str, Any]) -> PlannedRun:
+    """A kept run's plan again, from its index.json entry (entries before sets: three nodes, no faults)."""
+    config = Config(entry["config"], "", dict(entry["env"]), entry.get("nodes", 3), tuple(entry.get("faults", ())))
+    return PlannedRun(config, entry["index"], entry["seed"], entry["duration"])
+
+
+def parse_fault_text(text: str, node_ids: tuple[str, ...]) -> Fault:
+    """`KIND SPEC` (node.simulate's `--KIND SPEC`, e.g. "kill node1@10:3") -> Fault; ValueError in one line."""
+    kind, _, spec = text.partition(" ")
+    kind = kind.removeprefix("--")
+    if kind not in KINDS:
+        raise ValueError(f"fault {text!r}: expected KIND SPEC, KIND one of {', '.join(KINDS)}, e.g. 'kill node1@10:3'")
+    return parse_fault(kind, spec.strip(), node_ids)
+
+
+def simulation(
+    planned: PlannedRun, delay: float = DEFAULT_DELAY, offsets: dict[str, float] | None = None
+) -> Simulation:
+    """The planned run in virtual time: the environment compose would give it, its faults, and a
+    one-way wire delay (default: what the container runs measured). ConfigError/ValueError: bad values."""
+    sim = cluster(
+        planned.config.nodes,
+        seed=planned.seed,
+        env=planned.env(),
+        run_id=planned.run_id,
+        delay=delay,
+        offsets=offsets or {},
+    )
+    faults = sorted((parse_fault_text(f, sim.node_ids) for f in planned.config.faults), key=lambda f: f.at)
+    return dataclasses.replace(sim, faults=tuple(faults))
+
+
+def compose_gap(config: Config) -> str | None:
+    """A variable of `config` that docker-compose.yml does not hand to the nodes (so containers
+    would silently run without it), or None."""
+    text = (ROOT / COMPOSE_FILE).read_text()
+    for name in config.env:
+        per_node = re.fullmatch(r"NODE\d+_(\w+)", name)
+        if per_node and per_node[1] in PER_NODE:
+            continue  # passed per node, by docker-compose.yml and scripts/compose_nodes.py alike
+        if "${" + name not in text:
+            return name
+    return None
+
+
+def check(planned: list[PlannedRun], engine: str) -> None:
+    """Raise ValueError, in one line, for a run the engine cannot make: before anything runs.
+    The values are checked by the nodes' own loader (node.config, through `simulation`)."""
+    for p in planned:
+        try:
+            simulation(p)
+        except ValueError as error:  # node.config.ConfigError included
+            raise ValueError(f"configuration {p.config.name!r}: {error}") from None
+        if engine != "containers":
+            continue
+        if p.config.faults:
+            raise ValueError(
+                f"configuration {p.config.name!r}: faults run in the simulator only (--engine simulator); "
+                "for faults on containers see tests/integration/test_faults.py"
+            )
+        missing = compose_gap(p.config)
+        if missing is not None:
+            raise ValueError(f"configuration {p.config.name!r}: {COMPOSE_FILE} does not pass {missing} to the nodes")
+
+
+def write_compose_file(nodes: int, path: Path) -> None:
+    """The cluster with `nodes` nodes (scripts/compose_nodes.py); it extends docker-compose.yml,
+    so it must sit beside it."""
+    script = ROOT / "scripts" / "compose_nodes.py"
+    subprocess.run([sys.executable, str(script), str(nodes), "--out", str(path)], check=True, capture_output=True)
+
+
+def run_one(planned: PlannedRun, logs: Path, files: tuple[str, ...] = (COMPOSE_FILE,)) -> dict[str, int]:
+    """One compose run (`docker compose up --no-build node1 ... nodeN`); returns the exit code of each node."""
+    nodes = planned.config.node_ids
+    with ComposeProject(logs, planned.env(), files=files, services=nodes, name=PROJECT) as project:
         project.down()  # leftovers of an interrupted set
         shutil.rmtree(logs / planned.run_id, ignore_errors=True)
-        result = project.run("up", "--no-build", *NODES)
+        result = project.run("up", "--no-build", *nodes)
         if result.returncode != 0:
             print(result.stdout[-2000:] + result.stderr[-2000:], file=sys.stderr)
         codes = project.exit_codes()
-    return {service: code for service, code in codes.items() if service in NODES}
+    return {service: code for service, code in codes.items() if service in nodes}
+
+
+@contextmanager
+def container_engine(planned: list[PlannedRun]) -> Iterator[RunOne]:
+    """Images built, a compose file for each node count other than 3 (removed afterwards), and
+    the function that runs one planned run in containers."""
+    files = {3: (COMPOSE_FILE,)}
+    generated: list[Path] = []
+    try:
+        for nodes in sorted({p.config.nodes for p in planned} - {3}):
+            path = ROOT / f"docker-compose.{PROJECT}{nodes}.yml"  # gitignored: docker-compose.*.yml
+            generated.append(path)
+            write_compose_file(nodes, path)
+            files[nodes] = (path.name,)
+        ComposeProject(name=PROJECT).build()
+
+        def run(p: PlannedRun, logs: Path) -> str | None:
+            codes = run_one(p, logs, files[p.config.nodes])
+            return None if codes == dict.fromkeys(p.config.node_ids, 0) else f"{p.run_id}: node exit codes {codes}"
+
+        yield run
+    finally:
+        for path in generated:
+            path.unlink(missing_ok=True)
+
+
+def simulate_one(planned: PlannedRun, logs: Path) -> str | None:
+    """One simulated run into logs/<run id>/; its failure in words, or None."""
+    folder = logs / planned.run_id
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    try:
+        outcome = write_simulation(simulation(planned), folder)
+    except SimulationError as error:
+        return f"{planned.run_id}: {error}"
+    if not outcome.ok:
+        return f"{planned.run_id}: exit codes {outcome.exit_codes}; {'; '.join(outcome.errors[:3])}"
+    return None
 
 
 def keep(run_id: str, logs: Path, results: Path, with_plots: bool) -> None:
@@ -75,6 +200,14 @@ def keep(run_id: str, logs: Path, results: Path, with_plots: bool) -> None:
     for name in ("summary.json", "summary.md", "run.json", *(PLOTS if with_plots else ())):
         if (source / name).exists():
             shutil.copy2(source / name, target / name)
+
+
+def analyse_and_keep(run_id: str, first: bool, logs: Path, results: Path) -> str | None:
+    """The analysis of one run (plots only for a configuration's first run: only those are kept), kept."""
+    if analyse_folder(logs / run_id, quiet=True, plots=first) is None:
+        return f"{run_id}: analysis found nothing to analyse"
+    keep(run_id, logs, results, with_plots=first)
+    return None
 
 
 def archive_logs(planned: list[PlannedRun], logs: Path, results: Path) -> list[Path]:
@@ -97,56 +230,78 @@ def archive_logs(planned: list[PlannedRun], logs: Path, results: Path) -> list[P
     return written
 
 
-def run_set(planned: list[PlannedRun], work: Path, results: Path, base_seed: int) -> list[str]:
-    """Run every planned run in order, with a progress line each; returns the failures."""
+def run_set(planned: list[PlannedRun], work: Path, results: Path, about: ExperimentSet) -> list[str]:
+    """Run every planned run in order with `about.engine`, a progress line each, index.json written
+    after each run; returns the failures."""
     logs = work / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     results.mkdir(parents=True, exist_ok=True)
-    ComposeProject(name=PROJECT).build()
+    code, host = code_version(), machine(about.engine)
     failures: list[str] = []
     started = time.monotonic()
-    per_run = planned[0].duration + 8 if planned else 0  # first estimate: duration + start and stop
-    for n, p in enumerate(planned, 1):
-        eta = datetime.fromtimestamp(time.time() + per_run * (len(planned) - n + 1), UTC).strftime("%H:%M:%S UTC")
-        print(
-            f"[{n}/{len(planned)}] {p.run_id}: seed {p.seed}, {p.duration:g} s ... (set done about {eta})", flush=True
-        )
-        codes = run_one(p, logs)
-        if codes != dict.fromkeys(NODES, 0):
-            failures.append(f"{p.run_id}: node exit codes {codes}")
-            print(f"    FAILED: {codes}", flush=True)
-            continue
-        if analyse_folder(logs / p.run_id, quiet=True) is None:
-            failures.append(f"{p.run_id}: analysis found nothing to analyse")
-            continue
-        keep(p.run_id, logs, results, with_plots=p.index == 1)
-        per_run = (time.monotonic() - started) / n
-    write_index(planned, results, base_seed, failures)
+    # First estimate: containers start and stop in about 8 s; the simulator takes well under one.
+    per_run = (planned[0].duration + 8 if about.engine == "containers" else 0.5) if planned else 0
+    engine: AbstractContextManager[RunOne] = (
+        container_engine(planned) if about.engine == "containers" else nullcontext(simulate_one)
+    )
+    with engine as run:
+        for n, p in enumerate(planned, 1):
+            eta = datetime.fromtimestamp(time.time() + per_run * (len(planned) - n + 1), UTC).strftime("%H:%M:%S UTC")
+            print(
+                f"[{n}/{len(planned)}] {p.run_id}: seed {p.seed}, {p.duration:g} s ... (set done about {eta})",
+                flush=True,
+            )
+            ran, load = datetime.now(UTC).isoformat(timespec="seconds"), load_average()
+            failure = run(p, logs) or analyse_and_keep(p.run_id, p.index == 1, logs, results)
+            if failure is not None:
+                failures.append(failure)
+                print(f"    FAILED: {failure}", flush=True)
+            provenance = {"code": code, "machine": host, "load": {"start": load, "end": load_average()}}
+            write_index([index_entry(p, about, ran, failure is not None, provenance)], results, about)
+            per_run = (time.monotonic() - started) / n
     archives = archive_logs(planned, logs, results)
     kept = ", ".join(str(a.relative_to(results)) for a in archives)
     print(f"raw logs: {'kept in ' + kept if archives else 'not kept (over 5 MB compressed)'}")
     return failures
 
 
-def write_index(planned: list[PlannedRun], results: Path, base_seed: int, failures: list[str]) -> None:
-    """results/index.json: every run kept so far (runs of this set replace same-named ones)."""
+def index_entry(
+    p: PlannedRun, about: ExperimentSet, ran: str, failed: bool, provenance: Mapping[str, object]
+) -> dict[str, object]:
+    """One run in index.json: what it was, how it went and where it came from."""
+    return {
+        "run_id": p.run_id,
+        "config": p.config.name,
+        "index": p.index,
+        "seed": p.seed,
+        "duration": p.duration,
+        "env": p.config.env,
+        "nodes": p.config.nodes,
+        "faults": list(p.config.faults),
+        "base_seed": about.seed,
+        "set": about.name,
+        "engine": about.engine,
+        "ran": ran,
+        "failed": failed,
+        "provenance": provenance,
+    }
+
+
+def write_index(entries: list[dict[str, object]], results: Path, about: ExperimentSet) -> None:
+    """results/index.json: every run kept so far (these entries replace same-named ones), and the
+    set's configurations in order with their descriptions (for the report)."""
     path = results / "index.json"
-    runs: dict[str, dict[str, object]] = {}
+    runs: dict[str, Any] = {}
     if path.exists():
         runs = {r["run_id"]: r for r in json.loads(path.read_text()).get("runs", [])}
-    for p in planned:
-        runs[p.run_id] = {
-            "run_id": p.run_id,
-            "config": p.config.name,
-            "index": p.index,
-            "seed": p.seed,
-            "duration": p.duration,
-            "env": p.config.env,
-            "base_seed": base_seed,
-            "ran": datetime.now(UTC).isoformat(timespec="seconds"),
-            "failed": any(f.startswith(p.run_id + ":") for f in failures),
-        }
-    index = {"runs": [runs[k] for k in sorted(runs)]}
+    runs.update({str(e["run_id"]): e for e in entries})
+    described = {
+        "name": about.name,
+        "description": about.description,
+        "configs": [{"name": c.name, "description": c.description} for c in about.configs],
+    }
+    # By configuration, then run number (run 10 after run 9).
+    index = {"set": described, "runs": sorted(runs.values(), key=lambda r: (r["config"], r["index"]))}
     path.write_text(json.dumps(index, indent=2) + "\n")
 
 
@@ -166,9 +321,9 @@ def reanalyse(results: Path, work: Path) -> list[str]:
     failures = []
     for n, entry in enumerate(index["runs"], 1):
         print(f"[{n}/{len(index['runs'])}] {entry['run_id']}", flush=True)
-        folder = logs / entry["run_id"]
-        if not folder.is_dir() or analyse_folder(folder, quiet=True) is None:
+        if not (logs / entry["run_id"]).is_dir():
             failures.append(f"{entry['run_id']}: no raw logs to analyse")
             continue
-        keep(entry["run_id"], logs, results, with_plots=entry["index"] == 1)
+        failure = analyse_and_keep(entry["run_id"], entry["index"] == 1, logs, results)
+        failures += [failure] if failure else []
     return failures

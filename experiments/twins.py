@@ -21,11 +21,9 @@ from analysis.api import load_and_analyse
 from analysis.compare import parting
 from analysis.report import fmt, markdown_table
 from experiments.aggregate import Figure, gap, load_results, nodes_by_rate, num
-from experiments.configs import CONFIGS
-from experiments.runner import PlannedRun, extract_logs
+from experiments.runner import extract_logs, planned_from_entry, simulation
 from experiments.simulated import measured_delay, simulated_summary
 from node.schema import TICK_EVENTS, Summary
-from node.simulation import cluster
 
 TICKS = {e.name for e in TICK_EVENTS}
 FIGURES: tuple[tuple[str, Figure], ...] = (
@@ -122,9 +120,7 @@ def twins(results: Path, delay: float, raw: Path, work: Path) -> list[dict[str, 
     """Each kept container run, its simulated twin, and where they part."""
     pairs = []
     for entry, real in load_results(results):
-        planned = PlannedRun(CONFIGS[entry["config"]], entry["index"], entry["seed"], entry["duration"])
-        env = planned.env()
-        sim = cluster(seed=entry["seed"], env=env, duration=entry["duration"], delay=delay, offsets=start_offsets(real))
+        sim = simulation(planned_from_entry(entry), delay, start_offsets(real))
         folder = work / entry["run_id"]
         simulated = simulated_summary(sim, keep=folder)
         parting = first_parting(raw / entry["run_id"], folder) if (raw / entry["run_id"]).is_dir() else None

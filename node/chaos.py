@@ -26,9 +26,11 @@ import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from functools import partial
 from types import FrameType
 from typing import Any
 
+from node.clock import NO_BUG
 from node.linkrules import BACKOFF_MAX, CONNECT_TIMEOUT
 from node.simulation import SIGTERM, Fault, Outcome, Simulation, cluster, run_simulation
 from node.virtual import SimulationError
@@ -37,7 +39,7 @@ Record = dict[str, Any]
 Run = dict[str, list[Record]]
 Link = tuple[str, str]
 
-REPLAY = "python -m node.simulate --chaos --seed {seed}"
+REPLAY = "python -m node.simulate --chaos --seed {seed}"  # + --clock-bug B when one is planted
 FAULT_KINDS = ("pause", "kill", "kill", "isolate", "cut", "term")  # kills twice as often: they do most
 # How long after a fault ends every node is connected again: peers redial a lost peer at most
 # BACKOFF_MAX apart, and a dial begun during a cut fails only after CONNECT_TIMEOUT.
@@ -102,8 +104,9 @@ def _ms(rng: random.Random, lo: float, hi: float) -> float:
     return round(rng.uniform(lo, hi), 3)
 
 
-def generate(seed: int) -> Chaos:
-    """The configuration and schedule of `seed`: the same on every machine and Python run."""
+def generate(seed: int, clock_bug: str = NO_BUG) -> Chaos:
+    """The configuration and schedule of `seed`: the same on every machine and Python run; with
+    `clock_bug`, every node runs that planted bug (the checks must then find it)."""
     rng = random.Random(f"chaos/{seed}")  # a str seed is hashed with SHA-512: stable everywhere
     nodes = rng.randint(2, 5)
     ids = [f"node{i}" for i in range(1, nodes + 1)]
@@ -115,6 +118,8 @@ def generate(seed: int) -> Chaos:
         "DELIVERY": rng.choice(["reliable", "reliable", "reliable", "at-most-once"]),
         "STATUS_INTERVAL": rng.choice(["0", "1", "5"]),
     }
+    if clock_bug != NO_BUG:
+        env["CLOCK_BUG"] = clock_bug
     if rng.random() < 0.2:
         env["MAX_QUEUE"] = str(rng.randint(1, 20))
     if rng.random() < 0.4:
@@ -256,13 +261,13 @@ def check(chaos: Chaos, run: Run, outcome: Outcome) -> list[str]:
     return violations
 
 
-def check_seed(seed: int) -> Result:
+def check_seed(seed: int, clock_bug: str = NO_BUG) -> Result:
     """Generate, run and check one seed; anything that goes wrong is a violation of that seed,
     in one line (a crash inside the simulator included)."""
     result = Result(seed)
     try:
         with _wall_limit(WALL_LIMIT):
-            chaos = generate(seed)
+            chaos = generate(seed, clock_bug)
             run, outcome = run_chaos(chaos)
             result.lines = outcome.lines
             result.violations = check(chaos, run, outcome)
@@ -290,13 +295,13 @@ class Report:
     interrupted: bool = False
 
 
-def run_seeds(first: int, count: int, progress: bool = True) -> Report:
+def run_seeds(first: int, count: int, progress: bool = True, clock_bug: str = NO_BUG) -> Report:
     """Check seeds first .. first+count-1 on every core (Ctrl-C stops early: `interrupted`)."""
     started = time.perf_counter()
     report = Report([], 0, 0.0)
     shown = started
     try:
-        for result in _results(range(first, first + count)):
+        for result in _results(range(first, first + count), clock_bug):
             report.done += 1
             if result.violations:
                 report.failed.append(result)
@@ -312,14 +317,15 @@ def run_seeds(first: int, count: int, progress: bool = True) -> Report:
     return report
 
 
-def _results(seeds: range) -> Iterator[Result]:
+def _results(seeds: range, clock_bug: str) -> Iterator[Result]:
     """check_seed of every seed, in any order: in worker processes, or here for a handful."""
     workers = min(_workers(), max(1, len(seeds) // 50))
+    one = partial(check_seed, clock_bug=clock_bug)
     if workers == 1:
-        yield from map(check_seed, seeds)
+        yield from map(one, seeds)
         return
     with multiprocessing.Pool(workers, initializer=_ignore_interrupt) as pool:
-        yield from pool.imap_unordered(check_seed, seeds, chunksize=8)
+        yield from pool.imap_unordered(one, seeds, chunksize=8)
 
 
 def _ignore_interrupt() -> None:
@@ -327,17 +333,22 @@ def _ignore_interrupt() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def main(seed: int, seeds: int | None) -> int:
+def replay(seed: int, clock_bug: str = NO_BUG) -> str:
+    """The command that replays one seed."""
+    return REPLAY.format(seed=seed) + (f" --clock-bug {clock_bug}" if clock_bug != NO_BUG else "")
+
+
+def main(seed: int, seeds: int | None, clock_bug: str = NO_BUG) -> int:
     """The CLI (node.simulate): one seed in detail, or `seeds` seeds from `seed` on."""
     if seeds is None:
-        return _one(seed)
-    report = run_seeds(seed, seeds)
+        return _one(seed, clock_bug)
+    report = run_seeds(seed, seeds, clock_bug=clock_bug)
     print(f"{report.done} schedules, {len(report.failed)} violations, {report.seconds:.1f} s", flush=True)
     if report.failed:
         first = report.failed[0]
         more = f" (+{len(first.violations) - 1} more)" if len(first.violations) > 1 else ""
-        replay = REPLAY.format(seed=first.seed)
-        print(f"chaos: first failing seed {first.seed}: {first.violations[0]}{more}; replay: {replay}", file=sys.stderr)
+        again = replay(first.seed, clock_bug)
+        print(f"chaos: first failing seed {first.seed}: {first.violations[0]}{more}; replay: {again}", file=sys.stderr)
         return 1
     if report.interrupted:
         print(f"chaos: interrupted after {report.done} of {seeds} schedules", file=sys.stderr)
@@ -345,11 +356,11 @@ def main(seed: int, seeds: int | None) -> int:
     return 0
 
 
-def _one(seed: int) -> int:
-    chaos = generate(seed)
+def _one(seed: int, clock_bug: str) -> int:
+    chaos = generate(seed, clock_bug)
     print("\n".join(chaos.describe()))
     print(f"  as files: {chaos.command()}")
-    result = check_seed(seed)
+    result = check_seed(seed, clock_bug)
     print(f"  {result.lines:,} lines")
     if not result.violations:
         print(f"seed {seed}: no violations")

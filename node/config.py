@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from node.clock import MAX_CLOCK
+from node.clock import BUGS, MAX_CLOCK
 
 # Node ids double as file names and DNS names: keep them to a safe alphabet.
 NODE_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
@@ -51,6 +51,7 @@ DEFAULTS: dict[str, str] = {
     "NET_DELAY_MS": "0",
     "NET_JITTER_MS": "0",
     "DELIVERY": "reliable",
+    "CLOCK_BUG": "none",
 }
 # Variables compose gives each node from NODE<k>_<NAME> when that is set (README: Configuration).
 PER_NODE = ("CLOCK_RATE", "NET_DELAY_MS", "NET_JITTER_MS")
@@ -101,6 +102,7 @@ class NodeConfig:
     net_delay_ms: float = 0.0  # extra one-way delay of every frame this node sends
     net_jitter_ms: float = 0.0  # plus a uniform extra up to this (never reordering a link)
     delivery: str = "reliable"  # or "at-most-once": no resending (README: Delivery)
+    clock_bug: str = "none"  # a planted classic bug (node.clock.BUGS; README: Planted clock bugs)
     project: str | None = None  # compose project (COMPOSE_PROJECT_NAME): follow its own run link
 
     @property
@@ -267,7 +269,8 @@ def load_config(env: Mapping[str, str]) -> NodeConfig:
         max_queue=_int(env, "MAX_QUEUE", DEFAULTS["MAX_QUEUE"], 1, 100_000_000),
         net_delay_ms=_seconds(env, "NET_DELAY_MS", 0, MAX_NET_DELAY_MS, "milliseconds"),
         net_jitter_ms=_seconds(env, "NET_JITTER_MS", 0, MAX_NET_DELAY_MS, "milliseconds"),
-        delivery=_delivery(env),
+        delivery=_choice(env, "DELIVERY", DELIVERY_MODES),
+        clock_bug=_choice(env, "CLOCK_BUG", BUGS),
         project=run.project,
     )
 
@@ -275,11 +278,12 @@ def load_config(env: Mapping[str, str]) -> NodeConfig:
 DELIVERY_MODES = ("reliable", "at-most-once")
 
 
-def _delivery(env: Mapping[str, str]) -> str:
-    raw = _get(env, "DELIVERY", DEFAULTS["DELIVERY"])
+def _choice(env: Mapping[str, str], name: str, options: Collection[str]) -> str:
+    """One of `options` (any case), or the variable's default."""
+    raw = _get(env, name, DEFAULTS[name])
     value = (raw or "").strip().lower()
-    if value not in DELIVERY_MODES:
-        raise ConfigError("DELIVERY", raw, f"must be one of {', '.join(DELIVERY_MODES)}")
+    if value not in options:
+        raise ConfigError(name, raw, f"must be one of {', '.join(options)}")
     return value
 
 

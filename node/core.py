@@ -18,7 +18,7 @@ from typing import Any
 
 from node import __version__
 from node.channel import Channels
-from node.clock import ClockOverflowError
+from node.clock import NO_BUG, RESET_ON_RESTART, ClockOverflowError
 from node.config import NodeConfig
 from node.interfaces import Console, LogSink, LogWriteError, Scheduler, Transport, TransportEvents
 from node.linkrules import FINISHED, UNSENT_AT_STOP, unacked_limit
@@ -79,9 +79,12 @@ class NodeCore:
         # A restarted node continues its clock from its own log (a Lamport clock never runs
         # backwards on one node) and ends with the run its log says started (README: restarts).
         resume = log.resume()
-        self.resumed_clock = resume.clock
+        # The planted bug reset-on-restart forgets the clock (and only the clock) on a restart.
+        self.resumed_clock = 0 if config.clock_bug == RESET_ON_RESTART else resume.clock
         self.run_started_at = resume.first_tick_ts
-        self.model = NodeModel(config.peer_ids, config.max_event_num, rng, clock=self.resumed_clock)
+        self.model = NodeModel(
+            config.peer_ids, config.max_event_num, rng, clock=self.resumed_clock, clock_bug=config.clock_bug
+        )
         # What it took and what it may have to send again, from the same log (node.channel).
         self.channels = Channels.restore(
             config.peer_ids,
@@ -117,6 +120,8 @@ class NodeCore:
         self.log_start()
         self.transport.start()
         self.say(f"rate {self.rate}/s, port {self.config.port}, connecting to {', '.join(self.config.peer_ids)}")
+        if self.config.clock_bug != NO_BUG:
+            self.say(f"PLANTED CLOCK BUG: {self.config.clock_bug} (CLOCK_BUG): this node breaks Lamport's rules")
         timeout = self.config.start_timeout
         # The start barrier is the run's; a restarted node rejoins it at once (under reliable
         # delivery what it sends before its links are back waits for them: node.channel).
@@ -257,16 +262,16 @@ class NodeCore:
                     self._reading_paused = False
                     self.transport.resume_reading()
             else:
-                clock = outcome.clock
+                value = outcome.value
                 counts["send"] += 1
                 # Write-ahead: the send is logged before the frame leaves, so no message exists
                 # that the log does not know of.
-                self._write(SEND, ts, clock, len(model.queue), (index, late_ms, outcome.to, clock))
+                self._write(SEND, ts, outcome.clock, len(model.queue), (index, late_ms, outcome.to, value))
                 send = self.transport.send
                 for peer in outcome.to:
-                    why = send(peer, clock)
+                    why = send(peer, value)
                     if why is not None:
-                        self.frame_dropped(peer, clock, why)
+                        self.frame_dropped(peer, value, why)
         except ClockOverflowError as error:
             self._fatal("clock-overflow", str(error))
         except LogWriteError as error:  # write-ahead: the frame of an unlogged send never leaves

@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from node.clock import LamportClock
+from node.clock import BUGS, NO_BUG, LamportClock
 
 
 @dataclass(slots=True)
@@ -37,7 +37,8 @@ class Receive:
 @dataclass(slots=True)
 class Send:
     to: tuple[str, ...]
-    clock: int  # after the event; also the value sent (Lamport: a message carries its send time)
+    clock: int  # after the event
+    value: int  # the value sent: the clock after the event (Lamport), unless a bug is planted
 
 
 @dataclass(slots=True)
@@ -82,6 +83,7 @@ class NodeModel:
         max_event_num: int,
         rng: random.Random,
         clock: int = 0,
+        clock_bug: str = NO_BUG,
     ) -> None:
         if not peers:
             raise ValueError("a node needs at least one peer")
@@ -90,7 +92,7 @@ class NodeModel:
         self.peers = tuple(peers)
         self.max_event_num = max_event_num
         self.rng = rng
-        self.clock = LamportClock(clock)
+        self.clock: LamportClock = BUGS[clock_bug](clock)
         self.queue: deque[Message] = deque()
         # targets_for_draw for the draws that send (1..P+1); every larger draw is internal.
         self._sends = {draw: targets_for_draw(draw, self.peers) for draw in range(1, len(self.peers) + 2)}
@@ -111,10 +113,10 @@ class NodeModel:
             return Receive(message, clock, len(queue))
         # random() * n is uniform over 1..n to within 2**-53, and three times faster than randint.
         targets = self._sends.get(int(self._random() * self.max_event_num) + 1)
-        clock = self.clock.local_event()
         if targets:
-            return Send(targets, clock)
-        return Internal(clock)
+            value = self.clock.send()
+            return Send(targets, self.clock.value, value)
+        return Internal(self.clock.local_event())
 
     def queued_by_sender(self) -> dict[str, int]:
         """How many queued messages came from each peer (every peer listed, zeros included)."""

@@ -67,6 +67,8 @@ class Endpoint(Protocol):
 
     def inbound_verified(self, peer: str, wire: Wire) -> None: ...
 
+    def welcome(self, peer: str, wire: Wire) -> None: ...
+
     def acked(self, wire: Wire, value: int) -> None: ...
 
     def outbound_lost(self, wire: Wire, reason: str) -> None: ...
@@ -155,7 +157,13 @@ class VirtualNetwork:
         wire = Wire(a, b)
         self.wires.append(wire)
         now = self.heap.now
-        verify_at = max(now + 2 * self.delay, self.ready.get(b, 0.0))
+        accept_at = now + 2 * self.delay
+        verify_at = max(accept_at, self.ready.get(b, 0.0))
+        if verify_at > accept_at:
+            # b starts ticking later (a start offset): it reads this connection only from then,
+            # but welcomes the dialer at once, as a node's listener does before its own barrier;
+            # else every node's barrier would wait for the latest node's, and offsets would vanish.
+            target.time.call_at(accept_at, lambda: target.welcome(a, wire))
         target.time.call_at(verify_at, lambda: target.inbound_verified(a, wire))
         return wire, "", max(self.delay, self.ready.get(a, 0.0) - now)
 

@@ -274,6 +274,11 @@ class VirtualTransport:
                 self._send_eof(out)
 
     # -- inbound ----------------------------------------------------------------------------------
+    def welcome(self, peer: str, wire: Wire) -> None:
+        """The first acknowledgement on a connection from `peer`: where it resumes (node.channel)."""
+        if not self.closed and wire.open:
+            self.net.acknowledge(wire, self.inbox.welcome(peer))
+
     def inbound_verified(self, peer: str, wire: Wire) -> None:
         if self.closed or not wire.open:
             return
@@ -281,7 +286,7 @@ class VirtualTransport:
         if old is not None and old is not wire:  # a restarted peer dialed again (node.network does the same)
             self.net.close(old, "replaced", tell_sender=False, tell_receiver=False)
         self.inbound[peer] = wire
-        self.net.acknowledge(wire, self.inbox.welcome(peer))  # the welcome: where the peer resumes
+        self.welcome(peer, wire)  # again if it went at once (node.simnet.connect): a repeat changes nothing
         self._changed(peer)
         self.read(wire)
 

@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 from node import chaos
+from node.clock import BUGS, NO_BUG
 from node.config import DEFAULTS, ConfigError
 from node.simulation import KINDS, Fault, cluster, parse_fault, write_simulation
 from node.virtual import SimulationError
@@ -54,6 +55,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="the run's seed; with --chaos, the (first) chaos seed")
     parser.add_argument("--chaos", action="store_true", help="random faults and configurations: see below")
     parser.add_argument("--seeds", type=int, metavar="N", help="with --chaos: check N seeds from --seed on")
+    parser.add_argument(
+        "--clock-bug",
+        choices=list(BUGS),
+        default=NO_BUG,
+        help="plant one classic clock bug in every node (CLOCK_BUG; README: Planted clock bugs); "
+        "without --set DELIVERY=..., delivery is then at-most-once, so that values that repeat or "
+        "fall reach the receiver and the analysis matches messages in FIFO order",
+    )
     parser.add_argument("--delay", type=float, default=0.0002, help="the wire's one-way delay, s (default 0.0002)")
     parser.add_argument("--jitter", type=float, default=0.0, help="extra uniform delay on the wire up to this, s")
     parser.add_argument(
@@ -96,6 +105,9 @@ def environment(args: argparse.Namespace) -> dict[str, str]:
     for option, name in (("min_rate", "MIN_CLOCK_RATE"), ("max_rate", "MAX_CLOCK_RATE")):
         if getattr(args, option) is not None:
             env[name] = str(getattr(args, option))
+    if args.clock_bug != NO_BUG:
+        env["CLOCK_BUG"] = args.clock_bug
+        env.setdefault("DELIVERY", "at-most-once")
     if args.rates:
         values = args.rates.split(",")
         if len(values) != args.nodes:
@@ -107,7 +119,7 @@ def environment(args: argparse.Namespace) -> dict[str, str]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.chaos:
-        return chaos.main(args.seed, args.seeds)
+        return chaos.main(args.seed, args.seeds, args.clock_bug)
     run_id = args.out.name if args.out else f"sim-{args.seed}-{time.strftime('%Y-%m-%d_%H-%M-%S', time.gmtime())}"
     try:
         sim = cluster(

@@ -706,6 +706,9 @@
     $("title").textContent = `Run ${data.run.id}`;
     $("subtitle").textContent = subtitle(run);
     $("part-note").textContent = data.part.complete ? "" : `This page holds ${data.part.note}.`;
+    if (data.run.clock_bug) {
+      $("bug-note").textContent = `Planted clock bug: ${data.run.clock_bug} (CLOCK_BUG). This run breaks Lamport's rules on purpose; the violations below are what the checks caught.`;
+    }
     const diagram = new Diagram($("diagram"), run, axis, ui);
     for (const c of document.querySelectorAll("canvas[data-field]")) new SeriesView(c, run, axis, c.dataset.field, ui);
     ui.selected = (d, i, k, counts) => showSelection($("selection"), run, i, k, counts);
@@ -733,7 +736,7 @@
     for (const item of v.listed) {
       const n = run.nodes[item.node], p = item.pos - n.offset;
       const inside = p >= 0 && p < n.t.length;
-      const btn = el("button", `${item.kind}: ${item.text}`, { type: "button" });
+      const btn = el("button", `${item.kind}: ${item.text}`, { type: "button", title: `rule: ${v.rules ? v.rules[item.kind] : item.kind}` });
       if (inside) {
         btn.addEventListener("click", () => {
           const t = n.t[p], w = Math.max((axis.x1 - axis.x0) / 50, 1e-3);

@@ -33,6 +33,8 @@ from node.schema.log import (
 from node.schema.summary import (
     SUMMARY_SCHEMA,
     Causality,
+    Check,
+    Checks,
     ClockCondition,
     ClockFigures,
     Gap,
@@ -68,6 +70,8 @@ __all__ = [
     "TICK_EVENTS",
     "TYPES",
     "Causality",
+    "Check",
+    "Checks",
     "ClockCondition",
     "ClockFigures",
     "Event",

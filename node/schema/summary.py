@@ -10,7 +10,7 @@ from __future__ import annotations
 import types
 from typing import Annotated, Any, TypedDict, Union, get_args, get_origin, get_type_hints
 
-SUMMARY_SCHEMA = 3
+SUMMARY_SCHEMA = 4
 
 
 class Percentiles(TypedDict):
@@ -35,6 +35,8 @@ class RunInfo(TypedDict):
     simulated: Annotated[
         bool, "virtual time: a start line's `time` is `virtual` (format 1: config `simulator`), or run.json says so"
     ]
+    clock_bug: Annotated[str | None, "the planted clock bug the start lines name (CLOCK_BUG), or null"]
+    delivery: Annotated[str | None, "DELIVERY of the start lines (null in logs before it existed)"]
     first_tick_ts: Annotated[float | None, "system time of the first tick of any node"]
     span_s: Annotated[float, "first tick to last tick, seconds"]
 
@@ -162,7 +164,38 @@ class _CausalityBase(TypedDict):
 
 
 class Causality(_CausalityBase, total=False):
+    false_orders: Annotated[
+        int, "pairs (a, b) on two nodes with C(a) < C(b), neither happening before the other (from schema 4)"
+    ]
+    false_order_share: Annotated[float | None, "false orders / cross-node pairs"]
+    false_order_share_of_concurrent: Annotated[float | None, "false orders / concurrent pairs (all cross-node)"]
+    false_orders_per_event: Annotated[
+        float | None, "false orders / events: concurrent events the clocks put before one event, on average"
+    ]
     shiviz: Annotated[Shiviz, "the ShiViz export (absent with --no-shiviz)"]
+
+
+class Check(TypedDict):
+    violations: Annotated[
+        int | None,
+        "events (or messages, or edges) that break the rule (null: not checked, in a summary before schema 4)",
+    ]
+    rule: Annotated[str, "the rule, in words"]
+    witness: Annotated[list[str], "the first events found breaking it, in words (a minimal witness)"]
+
+
+class Checks(TypedDict):
+    clock_condition: Annotated[Check, "receive clock above send clock, per matched message"]
+    clock_order: Annotated[Check, "a node's clock rises with every tick event"]
+    clock_rule: Annotated[Check, "+1 on send and internal, max(clock, value) + 1 on receive"]
+    send_value: Annotated[Check, "a message carries its send event's clock"]
+    restart: Annotated[Check, "a restart resumes at or above the clock it had"]
+    link_values: Annotated[Check, "values on a link rise with every send"]
+    lost: Annotated[Check, "what left is received, queued or in flight"]
+    duplicated: Annotated[Check, "nothing taken twice"]
+    never_sent: Annotated[Check, "everything taken was sent"]
+    out_of_order: Annotated[Check, "FIFO per link"]
+    happens_before: Annotated[Check, "C(a) < C(b) for every a -> b (analysis.causality's edge check)"]
 
 
 class Summary(TypedDict):
@@ -172,6 +205,7 @@ class Summary(TypedDict):
     links: Annotated[list[Link], "per directed link"]
     messages: Annotated[Messages, "the links summed"]
     causality: Annotated[Causality, "vector clocks and happens-before"]
+    checks: Annotated[Checks, "every check of the run (analysis.violations): counts, rules, witnesses"]
     problems: Annotated[list[str], "every problem found in the input, as `file:line: what`"]
 
 

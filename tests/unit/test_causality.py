@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +18,17 @@ import numpy as np
 import pytest
 
 from analysis.__main__ import main
-from analysis.causality import Causality, analyse_causality
+from analysis.causality import Causality, _prefix_below, analyse_causality, relation
 from analysis.loader import load_run
 from analysis.metrics import analyse
+from analysis.report import causality_lines
 from analysis.shiviz import FILE, REGEX, cut, python_regex, shiviz_lines, write_shiviz
 from analysis.spacetime import DEFAULT_SECONDS, parse_window, resolve_window
-from node.simulation import Simulation, cluster, run_simulation
+from analysis.summaryfile import read_summary
+from node.simulation import Simulation, cluster, parse_fault, run_simulation
 from tests.unit.test_analysis import rec, receive, start, stop_line, two_node_run, write
+
+ROOT = Path(__file__).resolve().parents[2]
 
 Run = dict[str, list[dict[str, Any]]]
 
@@ -151,6 +156,7 @@ def test_a_dropped_message_never_arrives(tmp_path: Path) -> None:
     assert vectors(c) == {"a": [(1, 0), (2, 0)], "b": [(0, 1), (2, 2)]}
     s = c.summary
     assert (s["messages"], s["unmatched_receives"], s["ordered_pairs"], s["concurrent_pairs"]) == (1, 1, 4, 2)
+    assert s["false_orders"] == 1  # a1 (clock 1) before b1 (clock 2); a2 and b1 share clock 2
     assert "value 1 from a: never sent (or dropped)" in s["unmatched_examples"][0]
     assert s["unmatched_examples"][0].startswith("b receive #1")
 
@@ -198,6 +204,7 @@ def test_a_causal_cycle_in_corrupt_logs_is_broken_and_reported(tmp_path: Path) -
     assert (s["messages"], s["unmatched_receives"]) == (0, 2)
     assert all("causal cycle" in e for e in s["unmatched_examples"])
     assert s["ordered_pairs"] == 2  # only the two line steps
+    assert s["false_orders"] == 4  # clocks a 3, 4 and b 5, 6: the four cross pairs, all concurrent, all ordered
 
 
 def test_a_restart_continues_the_same_line(tmp_path: Path) -> None:
@@ -370,6 +377,10 @@ def test_cli_reports_causality_and_honours_no_shiviz(tmp_path: Path, capsys: pyt
     assert (
         "causality: 7 events, 21 pairs: 15 ordered, 6 concurrent (28.6%; 50% of cross-node pairs; 1.7 per event)" in out
     )
+    assert (
+        "false orders: Lamport clocks order 3 concurrent pairs (25% of cross-node pairs, 50% of concurrent ones; "
+        "0.4 per event)" in out
+    )
     assert "Lamport clocks agree with happens-before: C(a) < C(b) on all 7 edges" in out
     assert not (folder / FILE).exists()
     assert not (folder / "spacetime.png").exists()
@@ -377,3 +388,124 @@ def test_cli_reports_causality_and_honours_no_shiviz(tmp_path: Path, capsys: pyt
     assert summary["causality"]["concurrent_pairs"] == 6
     assert "shiviz" not in summary["causality"]
     assert "## Causality" in (folder / "summary.md").read_text()
+
+
+# -- false orders: C(a) < C(b) for a concurrent cross-node pair ------------------------------------
+
+
+def false_orders_by_definition(c: Causality) -> tuple[int, int]:
+    """False orders and concurrent pairs, every pair compared: x -> y or x == y iff VC(x) <= VC(y)."""
+    vc = np.concatenate([line.vc for line in c.lines])
+    clock = np.concatenate([line.clock for line in c.lines])
+    node = np.concatenate([np.full(line.ts.size, i) for i, line in enumerate(c.lines)])
+    reaches = (vc[:, None, :] <= vc[None, :, :]).all(axis=2)
+    concurrent = ~reaches & ~reaches.T
+    assert not (concurrent & (node[:, None] == node[None, :])).any()  # one line is totally ordered
+    false = concurrent & (node[:, None] != node[None, :]) & (clock[:, None] < clock[None, :])
+    return int(false.sum()), int(concurrent.sum()) // 2
+
+
+def relation_sums(c: Causality) -> tuple[int, int]:
+    """The explorer's per-event counts summed over every event: false_before, false_after."""
+    rel = [relation(c, i, k) for i, line in enumerate(c.lines) for k in range(line.ts.size)]
+    return sum(r.false_before for r in rel), sum(r.false_after for r in rel)
+
+
+def assert_false_orders(c: Causality) -> int:
+    """The summary's false orders against the definition and against `relation`; returns the count."""
+    s = c.summary
+    false, concurrent = false_orders_by_definition(c)
+    assert concurrent == s["concurrent_pairs"]
+    assert s["false_orders"] == false
+    assert relation_sums(c) == (false, false)  # each false order: before one event, after the other
+    assert s["false_order_share"] == (round(false / s["cross_node_pairs"], 6) if s["cross_node_pairs"] else None)
+    assert s["false_order_share_of_concurrent"] == (round(false / concurrent, 6) if concurrent else None)
+    assert s["false_orders_per_event"] == (round(false / s["events"], 3) if s["events"] else None)
+    return false
+
+
+def test_false_orders_worked_out_by_hand(tmp_path: Path) -> None:
+    """message_each_way, clocks a 1, 2, 4 and b 1, 2, 3, 4: of its 6 concurrent pairs a1||b1 (1, 1),
+    a2||b2 (2, 2) and a3||b4 (4, 4) have equal clocks; b1 (1) < a2 (2), a2 < b3 (3), a2 < b4 (4) are
+    false orders: 3, a quarter of the 12 cross-node pairs, half the concurrent ones.
+    relay, clocks a 1, 2; b 2, 3; c 1, 4, 5: concurrent a2 with b1 (2, 2: equal), b2, c1, c2, c3,
+    and c1 with a1 (1, 1: equal), b1, b2: 6 false orders of 8 concurrent pairs."""
+    c = causality_of(write(tmp_path / "each-way", message_each_way()))
+    s = c.summary
+    assert (s["false_orders"], s["false_order_share"], s["false_order_share_of_concurrent"]) == (3, 0.25, 0.5)
+    assert s["false_orders_per_event"] == round(3 / 7, 3)
+    assert assert_false_orders(c) == 3
+    c = causality_of(write(tmp_path / "relay", relay()))
+    assert (c.summary["false_orders"], c.summary["false_order_share_of_concurrent"]) == (6, 0.75)
+    assert assert_false_orders(c) == 6
+
+
+def test_false_orders_with_a_clock_that_falls_back(tmp_path: Path) -> None:
+    """message_each_way with b4 logged at clock 1 (after b3's 3): the vectors stay, the clocks lie.
+
+    Concurrent pairs as before; b4 (1) now below a2 (2) and a3 (4): a2||b4 and a3||b4 are false
+    orders the other way round, a2||b3 and b1 < a2 still are: 4. The pairs b1..b3 -> b4 and a1 -> b4
+    have C(a) >= C(b): ordered pairs, so no false orders, whatever their clocks."""
+    run = message_each_way()
+    run["b"][4] = internal(102.0, "b", 1, 3)
+    c = causality_of(write(tmp_path, run))
+    assert (c.summary["violations"], c.summary["false_orders"]) == (1, 4)
+    assert assert_false_orders(c) == 4
+    assert relation(c, 1, 3).false_after == 2  # b4 before a2 and a3, by its clock
+
+
+def broken_clocks(records: dict[str, list[dict[str, Any]]], seed: int) -> dict[str, list[dict[str, Any]]]:
+    """The same run with a fifth of the tick events' clocks redrawn at random (up and down)."""
+    rng = np.random.default_rng(seed)
+    out: dict[str, list[dict[str, Any]]] = {}
+    for node, lines in records.items():
+        top = max(r["clock"] for r in lines)
+        out[node] = [
+            r | {"clock": int(rng.integers(0, top + 1))}
+            if r["event"] in ("receive", "send", "internal") and rng.random() < 0.2
+            else r
+            for r in lines
+        ]
+    return out
+
+
+@pytest.mark.parametrize(
+    ("seed", "kill", "broken"),
+    [(1, False, False), (2, False, False), (3, True, False), (4, False, True), (5, True, True)],
+)
+def test_false_orders_of_simulated_runs_agree_with_every_pair_compared(
+    tmp_path: Path, seed: int, kill: bool, broken: bool
+) -> None:
+    """Random runs of a few hundred events (a kill and restart; clocks redrawn, so lines fall back)."""
+    sim = cluster(3, seed=seed, rates={"node1": 9, "node2": 25, "node3": 14}, max_event_num=5, duration=8.0)
+    if kill:
+        sim = replace(sim, faults=(parse_fault("kill", "node2@3:1.5", sim.node_ids),))
+    records: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    run_simulation(sim, lambda node, record: records[node].append(record))
+    c = causality_of(write(tmp_path, broken_clocks(dict(records), seed) if broken else dict(records)))
+    assert c.summary["events"] > 200
+    assert (c.summary["violations"] > 0) == broken
+    assert any((np.diff(line.clock) < 0).any() for line in c.lines) == broken  # the slow path of the count
+    assert assert_false_orders(c) > 0
+
+
+def test_prefix_counts_in_any_order_against_a_loop() -> None:
+    """How many of values[:end] are below a bound, for sorted and shuffled values, ties and edges."""
+    rng = np.random.default_rng(0)
+    for size in (0, 1, 2, 7, 64, 100):
+        for ordered in (True, False):
+            values = rng.integers(-5, 20, size)
+            values = np.sort(values) if ordered else values
+            ends = rng.integers(0, size + 1, 300)
+            bounds = rng.integers(-7, 23, 300)
+            expected = [int((values[:end] < bound).sum()) for end, bound in zip(ends, bounds, strict=True)]
+            assert _prefix_below(values, ends, bounds).tolist() == expected, (size, ordered)
+
+
+def test_an_old_summary_has_no_false_order_line() -> None:
+    """Summaries before false orders were counted lack the keys: the report leaves the line out."""
+    old = read_summary(ROOT / "experiments" / "results" / "runs" / "baseline-1" / "summary.json")
+    assert old["causality"].get("false_orders") is None
+    lines = causality_lines(old)
+    assert lines[0].startswith("causality: ")
+    assert not any("false orders" in line for line in lines)
