@@ -95,6 +95,7 @@ class NodeLog:
     stops: list[dict[str, Any]] = field(default_factory=list)
     stalls: list[dict[str, Any]] = field(default_factory=list)
     drops: list[tuple[str, int, str]] = field(default_factory=list)  # (to, value, reason)
+    drop_at: list[int] = field(default_factory=list)  # per drop: tick events before it (its send is the last)
     events: Counter[str] = field(default_factory=Counter)  # usable lines by event
     # Tick events (receive/send/internal), in file order.
     tick_ts: list[float] = field(default_factory=list)
@@ -366,6 +367,7 @@ def _parse(file: BinaryIO, log: NodeLog, ids: set[str], problem: Callable[[int |
                 version = own
             elif event == "drop":
                 log.drops.append((record["to"], record["value"], record["reason"]))
+                log.drop_at.append(len(log.tick_ts))
             elif event == "stop":
                 log.stops.append(record)
             elif event == "stall":

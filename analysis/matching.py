@@ -120,13 +120,25 @@ def sends_to(sender: NodeLog, cols: Columns, receiver: str) -> IntArray:
     return np.flatnonzero(np.isin(cols.send_peers, codes))
 
 
-def _departures(sender: NodeLog, cols: Columns, receiver: str) -> tuple[int, int, IntArray]:
-    """Sends to `receiver`: how many, how many distinct values dropped, and the indices of the rest."""
+def _departures(sender: NodeLog, cols: Columns, receiver: str, fifo: bool) -> tuple[int, int, IntArray]:
+    """Sends to `receiver`: how many, how many distinct values dropped, and the indices of the rest.
+
+    A drop names its send by value; in FIFO order (values may repeat) by place instead: the last
+    send of that value to `receiver` before the drop line (logged in the same tick)."""
     ours = sends_to(sender, cols, receiver)
     values = cols.send_value[ours]
-    gone = np.isin(values, message_values([v for to, v, _ in sender.drops if to == receiver]))
-    gone &= values != NO_VALUE
-    return ours.size, int(np.unique(values[gone]).size), ours[~gone]
+    if not fifo:
+        gone = np.isin(values, message_values([v for to, v, _ in sender.drops if to == receiver]))
+        gone &= values != NO_VALUE
+        return ours.size, int(np.unique(values[gone]).size), ours[~gone]
+    gone = np.zeros(ours.size, dtype=bool)
+    at = cols.sends[ours]  # tick-event positions of the sends
+    for (to, value, _), before in zip(sender.drops, sender.drop_at, strict=True):
+        if to == receiver:
+            which = np.flatnonzero((at < before) & (values == value) & ~gone)
+            if which.size:
+                gone[which[-1]] = True
+    return ours.size, int(gone.sum()), ours[~gone]
 
 
 def _lookup(values: IntArray, wanted: IntArray, unmatched: int) -> tuple[IntArray, IntArray, IntArray]:
@@ -173,7 +185,7 @@ def _match_link(
     a: str, b: str, logs: dict[str, NodeLog], cols: dict[str, Columns], mine: IntArray, fifo: bool
 ) -> LinkMatch:
     s, r = cols.get(a, _NO_LOG), cols.get(b, _NO_LOG)
-    sent, dropped, departed = _departures(logs[a], s, b) if a in logs else (0, 0, _NONE)
+    sent, dropped, departed = _departures(logs[a], s, b, fifo) if a in logs else (0, 0, _NONE)
     unmatched = NOT_SENT if a in logs else NO_LOG
     if fifo:
         status, matched, position = _in_order(departed.size, mine.size, unmatched)

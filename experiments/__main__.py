@@ -14,8 +14,10 @@ A set file is TOML (README: Experiments): name, description, engine ("containers
 "simulator"), runs, duration, seed, results (a folder relative to the file; default
 experiments/results/<name>), and one [[configs]] table per configuration with name and any of
 description, min_rate, max_rate, rates (one per node, e.g. [1, 6, 6]), max_event_num, nodes,
-net_delay_ms, delivery, clock_bug, faults (node.simulate's, e.g. ["kill node1@10:3"]; simulator
-only). Without a set file, the configuration options below make a set of one configuration.
+net_delay_ms, delivery, clock_bug, faults (node.simulate's, e.g. ["kill node1@10:3"]; in both
+engines, in containers as docker commands at their times (experiments.container_faults); a cut
+in the simulator only). Without a set file, the configuration options below make a set of one
+configuration.
 --engine, --runs, --duration and --seed override the set's. A bad set or option is named in one
 line and the command exits 2 before anything runs.
 

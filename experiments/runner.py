@@ -1,8 +1,10 @@
 """Run a set's planned runs in containers or in the simulator, then keep the results compactly.
 
 Every planned run gets its configuration's environment (`PlannedRun.env`). In containers, that
-is `docker compose up` of init and the nodes in a compose project of its own; in the simulator,
-the nodes' own code in virtual time (node.simulation) configured from the very same variables.
+is `docker compose up` of init and the nodes in the set's compose project (`project_name`), with
+its faults, if any, as docker commands at their times (experiments.container_faults); in the
+simulator, the nodes' own code in virtual time (node.simulation) configured from the very same
+variables.
 Either way the logs go into a working folder, the analysis runs on them (summary.json,
 summary.md, and the plots of the first run of each configuration), and what is kept is copied
 into the set's results folder: every run's summary.json, its index.json entry with where it came
@@ -28,18 +30,30 @@ from pathlib import Path
 from typing import Any
 
 from analysis.api import analyse_folder
-from deploy.compose import COMPOSE_FILE, ROOT, ComposeProject
+from deploy.compose import COMPOSE_FILE, ROOT, ComposeError, ComposeProject
 from experiments.configs import Config, ExperimentSet, run_seed
+from experiments.container_faults import CUT_REFUSED, Driver, FaultError
 from experiments.provenance import code_version, load_average, machine
 from experiments.simulated import DEFAULT_DELAY
 from node.config import PER_NODE
 from node.simulation import KINDS, Fault, Simulation, cluster, parse_fault, write_simulation
 from node.virtual import SimulationError
 
-PROJECT = "lamportexperiments"
+PROJECT_PREFIX = "lamportexp-"  # + the set's name: each set's containers in a compose project of its own
 RAW_LOG_LIMIT = 5_000_000  # bytes of compressed raw logs worth keeping in the repository
 PLOTS = ("clock.png", "gap.png", "queue.png", "jumps.png", "spacetime.png")
-RunOne = Callable[["PlannedRun", Path], str | None]  # runs one planned run into a log folder: its failure or None
+
+
+@dataclass(frozen=True)
+class Ran:
+    """How one run went: its failure in words (None: it ran), and in containers with faults, when
+    each fault's docker command ran (container_faults.Driver.record), for its index entry."""
+
+    failure: str | None = None
+    faults_applied: dict[str, Any] | None = None
+
+
+RunOne = Callable[["PlannedRun", Path], Ran]  # runs one planned run into a log folder
 
 
 @dataclass(frozen=True)
@@ -114,21 +128,24 @@ def compose_gap(config: Config) -> str | None:
     return None
 
 
+def project_name(set_name: str) -> str:
+    """The set's compose project: PROJECT_PREFIX + its name in what compose (and node.config's
+    PROJECT_PATTERN) allows: lower case, '.' as '-'."""
+    return PROJECT_PREFIX + set_name.lower().replace(".", "-")
+
+
 def check(planned: list[PlannedRun], engine: str) -> None:
     """Raise ValueError, in one line, for a run the engine cannot make: before anything runs.
     The values are checked by the nodes' own loader (node.config, through `simulation`)."""
     for p in planned:
         try:
-            simulation(p)
+            sim = simulation(p)
         except ValueError as error:  # node.config.ConfigError included
             raise ValueError(f"configuration {p.config.name!r}: {error}") from None
         if engine != "containers":
             continue
-        if p.config.faults:
-            raise ValueError(
-                f"configuration {p.config.name!r}: faults run in the simulator only (--engine simulator); "
-                "for faults on containers see tests/integration/test_faults.py"
-            )
+        if any(f.kind == "cut" for f in sim.faults):
+            raise ValueError(f"configuration {p.config.name!r}: {CUT_REFUSED}")
         missing = compose_gap(p.config)
         if missing is not None:
             raise ValueError(f"configuration {p.config.name!r}: {COMPOSE_FILE} does not pass {missing} to the nodes")
@@ -141,36 +158,46 @@ def write_compose_file(nodes: int, path: Path) -> None:
     subprocess.run([sys.executable, str(script), str(nodes), "--out", str(path)], check=True, capture_output=True)
 
 
-def run_one(planned: PlannedRun, logs: Path, files: tuple[str, ...] = (COMPOSE_FILE,)) -> dict[str, int]:
-    """One compose run (`docker compose up --no-build node1 ... nodeN`); returns the exit code of each node."""
+def run_one(planned: PlannedRun, logs: Path, files: tuple[str, ...], project: str) -> Ran:
+    """One compose run in `project`: `docker compose up --no-build node1 ... nodeN`, or with faults,
+    the nodes started detached and the faults applied at their times (container_faults.Driver).
+    A node that exits non-zero fails it; with faults, so do a failed start or docker command, and
+    a run still going 120 s (container_faults.MARGIN) after its end and its last fault's."""
     nodes = planned.config.node_ids
-    with ComposeProject(logs, planned.env(), files=files, services=nodes, name=PROJECT) as project:
-        project.down()  # leftovers of an interrupted set
+    with ComposeProject(logs, planned.env(), files=files, services=nodes, name=project) as running:
+        running.down()  # leftovers of an interrupted set
         shutil.rmtree(logs / planned.run_id, ignore_errors=True)
-        result = project.run("up", "--no-build", *nodes)
-        if result.returncode != 0:
-            print(result.stdout[-2000:] + result.stderr[-2000:], file=sys.stderr)
-        codes = project.exit_codes()
-    return {service: code for service, code in codes.items() if service in nodes}
+        if not planned.config.faults:
+            result = running.run("up", "--no-build", *nodes)
+            if result.returncode != 0:
+                print(result.stdout[-2000:] + result.stderr[-2000:], file=sys.stderr)
+            codes = {service: code for service, code in running.exit_codes().items() if service in nodes}
+            return Ran(None if codes == dict.fromkeys(nodes, 0) else f"{planned.run_id}: node exit codes {codes}")
+        driver = Driver(simulation(planned).faults)
+        try:
+            codes = driver.run(running, nodes, planned.duration)
+        except (ComposeError, FaultError, TimeoutError) as error:  # the start, a fault's command, a hang
+            return Ran(f"{planned.run_id}: {error}", driver.record())
+    failure = None if codes == dict.fromkeys(nodes, 0) else f"{planned.run_id}: node exit codes {codes}"
+    return Ran(failure, driver.record())
 
 
 @contextmanager
-def container_engine(planned: list[PlannedRun]) -> Iterator[RunOne]:
+def container_engine(planned: list[PlannedRun], project: str) -> Iterator[RunOne]:
     """Images built, a compose file for each node count other than 3 (removed afterwards), and
-    the function that runs one planned run in containers."""
+    the function that runs one planned run in containers, in compose project `project`."""
     files = {3: (COMPOSE_FILE,)}
     generated: list[Path] = []
     try:
         for nodes in sorted({p.config.nodes for p in planned} - {3}):
-            path = ROOT / f"docker-compose.{PROJECT}{nodes}.yml"  # gitignored: docker-compose.*.yml
+            path = ROOT / f"docker-compose.{project}{nodes}.yml"  # gitignored: docker-compose.*.yml
             generated.append(path)
             write_compose_file(nodes, path)
             files[nodes] = (path.name,)
-        ComposeProject(name=PROJECT).build()
+        ComposeProject(name=project).build()
 
-        def run(p: PlannedRun, logs: Path) -> str | None:
-            codes = run_one(p, logs, files[p.config.nodes])
-            return None if codes == dict.fromkeys(p.config.node_ids, 0) else f"{p.run_id}: node exit codes {codes}"
+        def run(p: PlannedRun, logs: Path) -> Ran:
+            return run_one(p, logs, files[p.config.nodes], project)
 
         yield run
     finally:
@@ -178,18 +205,18 @@ def container_engine(planned: list[PlannedRun]) -> Iterator[RunOne]:
             path.unlink(missing_ok=True)
 
 
-def simulate_one(planned: PlannedRun, logs: Path) -> str | None:
-    """One simulated run into logs/<run id>/; its failure in words, or None."""
+def simulate_one(planned: PlannedRun, logs: Path) -> Ran:
+    """One simulated run into logs/<run id>/ (its faults fall exactly at their virtual times)."""
     folder = logs / planned.run_id
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     try:
         outcome = write_simulation(simulation(planned), folder)
     except SimulationError as error:
-        return f"{planned.run_id}: {error}"
+        return Ran(f"{planned.run_id}: {error}")
     if not outcome.ok:
-        return f"{planned.run_id}: exit codes {outcome.exit_codes}; {'; '.join(outcome.errors[:3])}"
-    return None
+        return Ran(f"{planned.run_id}: exit codes {outcome.exit_codes}; {'; '.join(outcome.errors[:3])}")
+    return Ran()
 
 
 def keep(run_id: str, logs: Path, results: Path, with_plots: bool) -> None:
@@ -241,9 +268,9 @@ def run_set(planned: list[PlannedRun], work: Path, results: Path, about: Experim
     started = time.monotonic()
     # First estimate: containers start and stop in about 8 s; the simulator takes well under one.
     per_run = (planned[0].duration + 8 if about.engine == "containers" else 0.5) if planned else 0
-    engine: AbstractContextManager[RunOne] = (
-        container_engine(planned) if about.engine == "containers" else nullcontext(simulate_one)
-    )
+    engine: AbstractContextManager[RunOne] = nullcontext(simulate_one)
+    if about.engine == "containers":
+        engine = container_engine(planned, project_name(about.name))
     with engine as run:
         for n, p in enumerate(planned, 1):
             eta = datetime.fromtimestamp(time.time() + per_run * (len(planned) - n + 1), UTC).strftime("%H:%M:%S UTC")
@@ -252,12 +279,14 @@ def run_set(planned: list[PlannedRun], work: Path, results: Path, about: Experim
                 flush=True,
             )
             ran, load = datetime.now(UTC).isoformat(timespec="seconds"), load_average()
-            failure = run(p, logs) or analyse_and_keep(p.run_id, p.index == 1, logs, results)
+            outcome = run(p, logs)
+            failure = outcome.failure or analyse_and_keep(p.run_id, p.index == 1, logs, results)
             if failure is not None:
                 failures.append(failure)
                 print(f"    FAILED: {failure}", flush=True)
             provenance = {"code": code, "machine": host, "load": {"start": load, "end": load_average()}}
-            write_index([index_entry(p, about, ran, failure is not None, provenance)], results, about)
+            entry = index_entry(p, about, ran, failure is not None, provenance, outcome.faults_applied)
+            write_index([entry], results, about)
             per_run = (time.monotonic() - started) / n
     archives = archive_logs(planned, logs, results)
     kept = ", ".join(str(a.relative_to(results)) for a in archives)
@@ -266,9 +295,16 @@ def run_set(planned: list[PlannedRun], work: Path, results: Path, about: Experim
 
 
 def index_entry(
-    p: PlannedRun, about: ExperimentSet, ran: str, failed: bool, provenance: Mapping[str, object]
+    p: PlannedRun,
+    about: ExperimentSet,
+    ran: str,
+    failed: bool,
+    provenance: Mapping[str, object],
+    faults_applied: Mapping[str, object] | None = None,
 ) -> dict[str, object]:
-    """One run in index.json: what it was, how it went and where it came from."""
+    """One run in index.json: what it was, how it went and where it came from; in containers with
+    faults, also when each fault's docker command ran (seconds since the nodes booted)."""
+    applied = {} if faults_applied is None else {"faults_applied": dict(faults_applied)}
     return {
         "run_id": p.run_id,
         "config": p.config.name,
@@ -278,6 +314,7 @@ def index_entry(
         "env": p.config.env,
         "nodes": p.config.nodes,
         "faults": list(p.config.faults),
+        **applied,
         "base_seed": about.seed,
         "set": about.name,
         "engine": about.engine,

@@ -12,6 +12,7 @@ import pytest
 
 from analysis.loader import load_run as analysis_load_run
 from analysis.metrics import analyse
+from experiments.container_faults import begin, end
 from node.identity import NOBODY
 from tests import faultcheck, logcheck
 from tests.integration.helpers import cluster, docker, owned_by_root, process_status, wait_until_ticking
@@ -42,9 +43,9 @@ def test_paused_node_drains_its_backlog(logs: Path) -> None:
     with cluster(logs, {**BASE_ENV, "DURATION": str(duration)}, services=NODES) as running:
         folder = wait_until_ticking(running)
         time.sleep(3)
-        docker("pause", running.container("node1"))
+        docker(*begin("pause", running.container("node1"), running.network()))
         time.sleep(4)
-        docker("unpause", running.container("node1"))
+        docker(*end("pause", "node1", running.container("node1"), running.network()))
         codes = running.wait_until_exited(("init", *NODES))
     assert set(codes.values()) == {0}
     # The same checks as the simulated pause (tests/unit/test_sim_faults.py).
@@ -59,10 +60,12 @@ def test_killed_node_restarts_and_rejoins(logs: Path) -> None:
         folder = wait_until_ticking(running)
         time.sleep(4)
         before = time.time()  # the logs' `ts` is the host's clock: what was in flight from here on may be lost
-        docker("kill", running.container("node1"))  # SIGKILL: no stop line; its queue is sent again
+        docker(
+            *begin("kill", running.container("node1"), running.network())
+        )  # SIGKILL: no stop line; its queue is sent again
         killed = faultcheck.LossyFault("kill", "node1", before)
         time.sleep(3)
-        docker("start", running.container("node1"))
+        docker(*end("kill", "node1", running.container("node1"), running.network()))
         codes = running.wait_until_exited(("init", *NODES))
     assert set(codes.values()) == {0}
     assert faultcheck.check_killed(logcheck.load_run(folder), summary(folder), killed, duration) == []
@@ -74,10 +77,10 @@ def test_cut_off_node_reconnects_without_hanging(logs: Path) -> None:
         folder = wait_until_ticking(running)
         time.sleep(4)
         before = time.time()
-        docker("network", "disconnect", running.network(), running.container("node1"))
+        docker(*begin("isolate", running.container("node1"), running.network()))
         cut = faultcheck.LossyFault("cut", "node1", before)
         time.sleep(9)  # much longer than the 2 s after which unacknowledged data aborts a link
-        docker("network", "connect", "--alias", "node1", running.network(), running.container("node1"))
+        docker(*end("isolate", "node1", running.container("node1"), running.network()))
         codes = running.wait_until_exited(("init", *NODES), timeout=90)
     assert set(codes.values()) == {0}
     assert faultcheck.check_cut_off(logcheck.load_run(folder), summary(folder), cut, duration) == []

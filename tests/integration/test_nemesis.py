@@ -23,7 +23,6 @@ import os
 import random
 import secrets
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ import pytest
 from analysis.loader import load_run as analysis_load_run
 from analysis.metrics import analyse
 from deploy.compose import ComposeProject
+from experiments import container_faults
 from node.simulation import SIGTERM
 from tests import faultcheck, logcheck
 from tests.integration.helpers import NODES, cluster, docker, wait_until_ticking
@@ -61,6 +61,7 @@ LATEST_START = 95.0  # a restart must be ticking again long before its peers end
 LATEST_TERM = DURATION - 5.0  # a SIGTERM must reach a node that still runs
 REJOIN_TIMEOUT = 30.0 + 15.0  # START_TIMEOUT, and then some: a restarted node that never rejoins fails
 POLL = 0.05  # seconds between looks at the clock and the restarted nodes' logs
+_KIND = {"cut": "isolate"}  # the nemesis' cut takes a whole node off the network: the simulator's isolate
 
 
 @dataclass(frozen=True)
@@ -156,30 +157,21 @@ class Nemesis:
         return applied.effective + applied.fault.seconds
 
     def _do(self, fault: Fault) -> Applied:
-        container = self.containers[fault.node]
-        commands: dict[str, Callable[[], Any]] = {
-            "pause": lambda: docker("pause", container),
-            "kill": lambda: docker("kill", container),  # SIGKILL: no stop line, its queue is lost
-            "cut": lambda: docker("network", "disconnect", self.network, container),
-            "term": lambda: docker("kill", "--signal", "TERM", container),
-        }
+        command = container_faults.begin(_KIND.get(fault.kind, fault.kind), self.containers[fault.node], self.network)
         start = time.time()
-        commands[fault.kind]()
+        docker(*command)
         applied = Applied(fault, start, time.time())
         self.applied.append(applied)
         return applied
 
     def _undo(self, applied: Applied) -> None:
         fault = applied.fault
-        container = self.containers[fault.node]
+        kind = _KIND.get(fault.kind, fault.kind)
+        command = container_faults.end(kind, fault.node, self.containers[fault.node], self.network)
         applied.undone = time.time()
-        if fault.kind == "pause":
-            docker("unpause", container)
-        elif fault.kind == "kill":
+        if fault.kind == "kill":
             self.restarted[fault.node] = (self.folder / f"{fault.node}.jsonl").stat().st_size
-            docker("start", container)
-        else:
-            docker("network", "connect", "--alias", fault.node, self.network, container)
+        docker(*command)
         applied.end = time.time()
 
     def _rejoined(self) -> bool:

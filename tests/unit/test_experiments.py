@@ -1,15 +1,19 @@
 """The experiment tooling: seeds, set files and the command line, the mean-field theory, the report,
-and a small set run end to end in the simulator (containers: up to the plan and its checks)."""
+and a small set run end to end in the simulator (containers: up to the plan, its checks and the
+fault schedule against a fake docker; tests/integration/test_experiment_faults.py runs one)."""
 
 import json
 import shutil
 from pathlib import Path
+from typing import cast
 
 import pytest
 
 import experiments.__main__ as cli
+from deploy.compose import ComposeProject
 from experiments import configs as configs_module
 from experiments.configs import ASSIGNMENT, RESULTS, SetError, builtin_sets, load_set, run_seed
+from experiments.container_faults import CUT_REFUSED, MARGIN, Driver, FaultError, schedule
 from experiments.provenance import code_version, load_average, machine
 from experiments.runner import (
     PlannedRun,
@@ -18,12 +22,14 @@ from experiments.runner import (
     parse_fault_text,
     plan,
     planned_from_entry,
+    project_name,
     simulation,
     write_compose_file,
 )
 from experiments.tables import write_report
 from experiments.theory import predict
-from node.simulation import parse_fault
+from node.config import PROJECT_PATTERN
+from node.simulation import Fault, parse_fault
 
 # Today's five configurations, as experiments/configs.py spelled them before set files.
 BASE = {"MIN_CLOCK_RATE": "1", "MAX_CLOCK_RATE": "6", "MAX_EVENT_NUM": "10"}
@@ -157,7 +163,6 @@ def test_set_file_keys_become_the_environment(tmp_path: Path) -> None:
         ),
         (("max_event_num = 5", "max_event_num = 2"), "configuration 'plain': MAX_EVENT_NUM='2': must be an integer"),
         (("node1@2:1", "node9@2:1"), "configuration 'lossy': --kill 'node9@2:1': no node 'node9'"),
-        (('engine = "simulator"', 'engine = "containers"'), "configuration 'lossy': faults run in the simulator only"),
         (('name = "plain"', 'name = "lossy"'), "configs: the name 'lossy' is used twice"),
         (("[[configs]]", "[configs]]"), "not a readable TOML file"),
     ],
@@ -219,10 +224,12 @@ def test_ad_hoc_set_from_the_command_line(capsys: pytest.CaptureFixture[str]) ->
 
 
 def test_containers_are_planned_and_checked_without_docker(tmp_path: Path) -> None:
-    """Containers: faults are refused in one line, a variable docker-compose.yml would drop is found,
-    and the compose file for five nodes (scripts/compose_nodes.py) is what test_n_nodes runs."""
+    """Containers: every fault but a cut is accepted, a variable docker-compose.yml would drop is
+    found, and the compose file for five nodes (scripts/compose_nodes.py) is what test_n_nodes runs."""
     assignment = load_set(ASSIGNMENT)
     check(plan(assignment.configs, 5, 60, 2026), "containers")
+    faults = ("kill node1@5:3", "pause node2@1:2", "isolate node3@2:2", "term node2@9")
+    check(plan([configs_module.Config("faulty", "", {}, faults=faults)], 1, 10, 1), "containers")
     five = configs_module.Config("five", "", {"MAX_EVENT_NUM": "6", "NODE5_CLOCK_RATE": "2"}, nodes=5)
     check(plan([five], 1, 10, 1), "containers")
     assert compose_gap(five) is None
@@ -233,6 +240,145 @@ def test_containers_are_planned_and_checked_without_docker(tmp_path: Path) -> No
     text = (tmp_path / "five.yml").read_text()
     assert "  node5:" in text
     assert "NODE5_CLOCK_RATE" in text
+
+
+def test_containers_refuse_a_cut_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(cli, "WORK", tmp_path / "work")
+    path = tmp_path / "cut.toml"
+    path.write_text(
+        TINY.replace('engine = "simulator"', 'engine = "containers"').replace("kill node1", "cut node1-node2")
+    )
+    assert cli.main(["run", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"experiments: {path}: configuration 'lossy': {CUT_REFUSED}\n"
+    assert "cannot lose a single link" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.toml"]  # nothing ran
+    with pytest.raises(ValueError, match="simulator only"):
+        schedule([parse_fault("cut", "node1-node2@1:1", ("node1", "node2"))])
+
+
+def test_each_set_has_a_compose_project_of_its_own() -> None:
+    names = [project_name(n) for n in ("assignment", "Faults.v2", "a_b-c")]
+    assert names == ["lamportexp-assignment", "lamportexp-faults-v2", "lamportexp-a_b-c"]
+    assert all(PROJECT_PATTERN.fullmatch(n) for n in names)
+    assert project_name("x" * 60) != "lamportexperiments"  # the constant of before: never taken again
+
+
+def faults(*texts: str) -> list[Fault]:
+    return [parse_fault_text(t, ("node1", "node2", "node3")) for t in texts]
+
+
+def test_container_faults_become_docker_commands_in_time_order() -> None:
+    """Each fault a command at T and (but a term) one at T+D; nested pauses (or isolations) of one
+    node are one longer fault, as in the simulator; at one instant beginnings come first."""
+    actions = schedule(faults("kill node1@5:3", "pause node2@2:4", "pause node2@3:5", "pause node2@8:1",
+                              "isolate node3@4:2", "term node3@9"))  # fmt: skip
+    got = [(a.at, " ".join(a.command(f"c{a.node[-1]}", "net")), a.fault) for a in actions]
+    assert got == [
+        (2, "pause c2", "pause node2@2:4"),
+        (4, "network disconnect net c3", "isolate node3@4:2"),
+        (5, "kill c1", "kill node1@5:3"),
+        (6, "network connect --alias node3 net c3", "isolate node3@4:2"),
+        (8, "start c1", "kill node1@5:3"),
+        (9, "kill --signal TERM c3", "term node3@9"),  # a beginning, before the end at 9
+        (9, "unpause c2", "pause node2@8:1"),  # 2..6, 3..8 and 8..9: one pause, 2 to 9
+    ]
+    assert schedule([]) == []
+
+
+class FakeDocker:
+    """Containers c1, c2, c3 on network `net`, as docker treats them (tried by hand: a kill of a
+    paused container ends it; a kill, term or pause of one not running, an unpause of one not
+    paused, fails), on a fake clock that each command advances by 0.1 s."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.state = {"c1": "running", "c2": "running", "c3": "running"}
+        self.calls: list[tuple[float, str]] = []
+        self.broken = ""  # a command that fails for another reason
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+    def __call__(self, *args: str) -> tuple[int, str]:
+        command, container = " ".join(args[:-1]), args[-1]
+        if command.startswith("inspect"):
+            return 0, self.state[container]
+        self.calls.append((round(self.now - 100, 3), " ".join(args)))
+        self.now += 0.1
+        state = self.state[container]
+        if command == self.broken:
+            return 1, "Error response from daemon: something else"
+        needs = {"pause": ("running",), "unpause": ("paused",), "kill": ("running", "paused")}
+        needs["kill --signal TERM"] = needs["kill"]
+        if state not in needs.get(command, (state,)):
+            return 1, f"Error response from daemon: Container {container} is not {needs[command][0]}"
+        after = {"pause": "paused", "unpause": "running", "kill": "exited", "start": "running"}
+        self.state[container] = after.get(command.split(" ")[0], state)
+        return 0, container
+
+
+def test_the_driver_applies_each_command_at_its_time_and_records_it() -> None:
+    """Overlapping faults: a kill of a node already killed, and an unpause of a node killed while
+    paused, have nothing to do: skipped, not failed; a second restart finds the node running (and
+    `docker start` leaves it so). Each command is due at its T; `at` is when it ran."""
+    fake = FakeDocker()
+    driver = Driver(tuple(faults("kill node1@5:3", "kill node1@6:1", "pause node2@2:2", "kill node2@3:1")),
+                    fake, lambda: fake.now, fake.sleep)  # fmt: skip
+    driver.apply({"node1": "c1", "node2": "c2", "node3": "c3"}, "net", origin=100.0)
+    assert fake.calls == [
+        (2, "pause c2"),
+        (3, "kill c2"),
+        (4, "unpause c2"),
+        (4.1, "start c2"),
+        (5, "kill c1"),
+        (6, "kill c1"),
+        (7, "start c1"),
+        (8, "start c1"),
+    ]
+    assert fake.state == dict.fromkeys(("c1", "c2", "c3"), "running")
+    outcomes = [(a["fault"], a["command"], a["due"], a["at"], a["outcome"]) for a in driver.applied]
+    assert outcomes[2] == ("pause node2@2:2", "docker unpause c2", 4, 4, "skipped: node2 was exited")
+    assert outcomes[5] == ("kill node1@6:1", "docker kill c1", 6, 6, "skipped: node1 was exited")
+    assert [o[4] for o in outcomes].count("done") == 6
+    assert driver.record()["actions"] == driver.applied
+    # Any other failure stops the run, in one line.
+    fake = FakeDocker()
+    fake.broken = "kill"
+    driver = Driver(tuple(faults("kill node1@1:1")), fake, lambda: fake.now, fake.sleep)
+    with pytest.raises(FaultError, match=r"`docker kill c1` at 1.0 s failed \(running\): .*something else"):
+        driver.apply({"node1": "c1"}, "net", origin=100.0)
+
+
+def test_the_driver_starts_the_nodes_and_waits_past_its_last_fault() -> None:
+    """Detached start, T = 0 when it returns, then a wait bounded by the run, its last fault's end
+    and MARGIN: a run that hangs fails instead."""
+    fake = FakeDocker()
+
+    class Project:
+        def start(self, *options: str) -> None:
+            fake.calls.append((fake.now, f"up --detach {' '.join(options)}"))
+            fake.now = 150.0
+
+        def container(self, node: str) -> str:
+            return f"c{node[-1]}"
+
+        def network(self) -> str:
+            return "net"
+
+        def wait_until_exited(self, services: tuple[str, ...], timeout: float) -> dict[str, int]:
+            fake.calls.append((round(fake.now, 3), f"wait {' '.join(services)} {timeout:g}"))
+            return dict.fromkeys(services, 0)
+
+    driver = Driver(tuple(faults("pause node2@2:4", "kill node1@1:2")), fake, lambda: fake.now, fake.sleep)
+    codes = driver.run(cast(ComposeProject, Project()), ("node1", "node2", "node3"), 15)
+    assert codes == {"node1": 0, "node2": 0, "node3": 0}
+    assert fake.calls[0] == (100.0, "up --detach --no-build")
+    assert fake.calls[-1] == (156.1, f"wait node1 node2 node3 {15 + 6 + MARGIN - 6.1:g}")
+    assert [c[1] for c in fake.calls[1:-1]] == ["kill c1", "pause c2", "start c1", "unpause c2"]
+    assert isinstance(driver.record()["started"], float)
 
 
 def test_provenance_of_this_machine() -> None:
