@@ -4,7 +4,8 @@ A sender's clock grows with every send, so on a directed link A->B the values ar
 increasing and a value names a message. What left A for B: A's sends to B, less the values A
 logged as dropped to B. Each of B's receives from A, in B's order, is looked up by value:
 
-- a value received before: duplicated (only its first receive is matched);
+- a value received before: duplicated (only its first receive is matched; the k-th receive of a
+  value sent k times is matched to its k-th send, see `_lookup`);
 - a value that never left A (never sent, or dropped): unmatched; from a node without a log, too;
 - matched, but at an earlier position than a value already received: an order violation;
 - positions skipped by the receives are lost in the middle; those after the last value received
@@ -144,17 +145,22 @@ def _departures(sender: NodeLog, cols: Columns, receiver: str, fifo: bool) -> tu
 def _lookup(values: IntArray, wanted: IntArray, unmatched: int) -> tuple[IntArray, IntArray, IntArray]:
     """Each wanted value's status, the matched ones (indices into `wanted`) and their positions in `values`.
 
-    A value found more than once in `values` (corrupt logs) is its last, as a dict by value would give."""
+    The k-th receive of a value is matched to the k-th send of it: on a correct link each value is
+    sent once, so a second receive is a duplicate; where a value was sent twice (a clock that
+    repeated or fell: a planted bug, or corrupt logs) each send is taken in turn, in FIFO order."""
     order = np.argsort(values, kind="stable")
     ordered = values[order]
-    at = np.searchsorted(ordered, wanted, side="right") - 1
-    found = (at >= 0) & (wanted != NO_VALUE)
-    found[found] = ordered[at[found]] == wanted[found]
-    first = np.zeros(wanted.size, dtype=bool)
-    first[np.unique(wanted, return_index=True)[1]] = True
-    status = np.where(found, np.where(first, MATCHED, DUPLICATED), unmatched).astype(np.int64)
-    matched = np.flatnonzero(found & first)
-    return status, matched, order[at[matched]]
+    first = np.searchsorted(ordered, wanted, side="left")
+    count = np.searchsorted(ordered, wanted, side="right") - first
+    by_value = np.argsort(wanted, kind="stable")  # which occurrence of its value each receive is
+    grouped = wanted[by_value]
+    occurrence = np.empty(wanted.size, dtype=np.int64)
+    occurrence[by_value] = np.arange(wanted.size) - np.searchsorted(grouped, grouped, side="left")
+    real = wanted != NO_VALUE
+    found = real & (occurrence < count)
+    status = np.where(found, MATCHED, np.where(real & (count > 0), DUPLICATED, unmatched)).astype(np.int64)
+    matched = np.flatnonzero(found)
+    return status, matched, order[first[matched] + occurrence[matched]]
 
 
 def _order(position: IntArray) -> tuple[BoolArray, int, int]:

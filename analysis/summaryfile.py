@@ -14,20 +14,21 @@ from node.schema import Summary, summary_problems
 FILE = "summary.json"
 
 
-def _finite(value: Any) -> Any:
-    """NaN and infinities (only from absurd input) become null: summary.json stays strict JSON."""
+def finite_json(value: Any) -> Any:
+    """NaN and infinities become null, so that the JSON stays strict (summary.json: only from
+    absurd input; the benchmarks' and the experiments' files use it too)."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
+        return {k: finite_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite_json(v) for v in value]
     return value
 
 
 def write_summary(summary: Summary, folder: Path) -> Path:
     """Write summary.json; a summary that does not match the schema is a bug of the analysis: raise."""
-    data = _finite(summary)
+    data = finite_json(summary)
     problems = summary_problems(data)
     if problems:
         raise ValueError(f"{FILE} does not match node.schema.Summary: " + "; ".join(problems[:10]))

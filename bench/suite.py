@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 import statistics
 import tempfile
 import time
@@ -34,6 +33,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from analysis.summaryfile import finite_json
 from bench import cluster, machine, report
 from bench.analysis_row import measure_analysis
 from bench.ceiling import search
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     results["load_after"] = [round(x, 2) for x in machine.load()]
     results["wall_s"] = round(time.monotonic() - progress.started)
     options.results.parent.mkdir(parents=True, exist_ok=True)
-    options.results.write_text(json.dumps(_finite(results), indent=1, allow_nan=False) + "\n")
+    options.results.write_text(json.dumps(finite_json(results), indent=1, allow_nan=False) + "\n")
     options.report.write_text(report.render(json.loads(options.results.read_text())))
     print(f"done in {clock(results['wall_s'])}: {options.report} and {options.results}", flush=True)
     return 0 if all(r["pass"] for r in results["rates"]) else 1
@@ -188,14 +188,3 @@ def rate_points(options: Options, progress: Progress) -> tuple[list[dict[str, An
 def _number(text: str) -> int | float:
     value = float(text)
     return int(value) if value.is_integer() else value
-
-
-def _finite(value: Any) -> Any:
-    """The results with NaN and infinities as null (strict JSON)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value

@@ -9,6 +9,10 @@
     python -m experiments sweep                # simulator: backlog growth over rates x MAX_EVENT_NUM
     python -m experiments twins                # simulator: every kept run re-simulated, compared
     python -m experiments reanalyse            # kept raw logs through the current analysis again
+    python -m experiments false-orders         # simulator: false orders over rates x MAX_EVENT_NUM x delay
+    python -m experiments questions            # the notebook's three questions, from kept results
+    python -m experiments evidence             # the notebook's claims re-examined (kept runs + simulator)
+    python -m experiments report --all         # every built-in set's tables, the questions and the evidence
 
 A set file is TOML (README: Experiments): name, description, engine ("containers" or
 "simulator"), runs, duration, seed, results (a folder relative to the file; default
@@ -35,12 +39,17 @@ from pathlib import Path
 from typing import Any
 
 from experiments.configs import ASSIGNMENT, ENGINES, HERE, ExperimentSet, SetError, builtin_sets, load_set, parse_set
+from experiments.evidence import main as evidence_main
+from experiments.false_orders import write_false_orders
+from experiments.questions import write_questions
 from experiments.runner import check, plan, reanalyse, run_set
 from experiments.simulated import write_sweep
 from experiments.tables import write_report
 from experiments.twins import write_twins
 
+COMMANDS = ("run", "report", "sweep", "twins", "reanalyse", "false-orders", "questions", "evidence")
 WORK = HERE / "work"  # raw logs while running, a folder per set (gitignored)
+RESULTS = HERE / "results"  # the kept results: the assignment's at the top, other sets in folders
 # Options that describe the one configuration of an ad hoc set (set file keys, with "faults" as --fault).
 AD_HOC = (
     "name",
@@ -61,7 +70,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m experiments", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("command", nargs="?", choices=("run", "report", "sweep", "twins", "reanalyse"), default="run")
+    parser.add_argument("command", nargs="?", choices=COMMANDS, default="run")
     parser.add_argument("set", nargs="?", type=Path, metavar="SET.toml", help="a set file (default: the assignment)")
     parser.add_argument("--engine", choices=ENGINES, help="run in containers or in the simulator (default: the set's)")
     parser.add_argument("--runs", type=int, help="runs per configuration (default: the set's)")
@@ -144,16 +153,40 @@ def report_all() -> int:
             print(f"wrote {path}")
     if not done:
         print("experiments: no built-in set has kept results", file=sys.stderr)
-    return 0 if done else 2
+        return 2
+    return questions() or evidence_main([])
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def questions() -> int:
+    """questions.md from the kept results (experiments.questions)."""
+    for path in write_questions(RESULTS):
+        print(f"wrote {path}")
+    return 0
+
+
+def not_of_one_set(args: argparse.Namespace) -> int | None:
+    """The commands that work on all kept results, not one set's: their exit code, else None."""
     if args.all:
         if args.command != "report" or args.set is not None:
             print("experiments: --all goes with report alone", file=sys.stderr)
             return 2
         return report_all()
+    if args.command == "false-orders":
+        for path in write_false_orders(RESULTS):
+            print(f"wrote {path}")
+        return 0
+    if args.command == "questions":
+        return questions()
+    if args.command == "evidence":
+        return evidence_main([])
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    code = not_of_one_set(args)
+    if code is not None:
+        return code
     failures: list[str] = []
     try:
         chosen = chosen_set(args)

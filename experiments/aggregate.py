@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 import statistics
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,29 +21,6 @@ from node.schema import NodeSummary, Summary
 
 Kept = list[tuple[dict[str, Any], Summary]]  # (index entry, summary) of each kept run
 Figure = Callable[[NodeSummary], float | int | None]  # one figure of a node's summary
-
-
-# Student's t, two-sided 95%, by degrees of freedom 1..30 (the usual table); above 30 within 2%
-# of the normal 1.96, which is used there. No scipy for one table.
-T95 = (
-    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
-    2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
-    2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
-)  # fmt: skip
-
-
-def mean_ci(values: Iterable[float | int | None]) -> tuple[float, float, float, int]:
-    """(mean, low, high, n): the mean of the values that exist and its 95% t-interval (nan
-    bounds for n < 2; all nan for n = 0). The one interval of the experiments' reports."""
-    xs = [float(v) for v in values if v is not None and not math.isnan(float(v))]
-    n = len(xs)
-    if n == 0:
-        return math.nan, math.nan, math.nan, 0
-    mean = statistics.fmean(xs)
-    if n < 2:
-        return mean, math.nan, math.nan, 1
-    half = (T95[n - 2] if n - 1 <= len(T95) else 1.96) * statistics.stdev(xs) / math.sqrt(n)
-    return mean, mean - half, mean + half, n
 
 
 def num(value: float | None) -> float:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import statistics
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from analysis.plots import save_figure
+from experiments.provenance import code_version, load_average, machine
 from experiments.simulated import simulated_summary
 from node.simulation import cluster
 
@@ -106,8 +108,18 @@ def write_figure(rows: list[dict[str, Any]], folder: Path) -> Path:
 def write_false_orders(results: Path, seeds: int = SEEDS) -> list[Path]:
     folder = results / "false-orders"
     folder.mkdir(parents=True, exist_ok=True)
+    load = load_average()
     rows = sweep(seeds)
-    data = {"seconds": SECONDS, "seeds": seeds, "wire_delay_s": WIRE_DELAY, "rows": rows}
+    made = {"code": code_version(), "machine": machine("simulator"), "load": {"start": load, "end": load_average()}}
+    ran = datetime.now(UTC).isoformat(timespec="seconds")
+    data = {
+        "seconds": SECONDS,
+        "seeds": seeds,
+        "wire_delay_s": WIRE_DELAY,
+        "ran": ran,
+        "provenance": made,
+        "rows": rows,
+    }
     path = folder / FILE
     path.write_text(json.dumps(data, indent=1) + "\n")
     return [path, write_figure(rows, folder)]

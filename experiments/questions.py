@@ -30,10 +30,11 @@ import matplotlib.pyplot as plt
 
 from analysis.plots import save_figure
 from analysis.report import markdown_table
-from experiments.aggregate import Kept, gap, load_results, mean_ci
+from experiments.aggregate import Kept, gap, load_results
 from experiments.false_orders import DELAYS_MS, FILE, MENS, RATES
 from experiments.runner import planned_from_entry, simulation
 from experiments.simulated import measured_delay, simulated_summary
+from experiments.stats import t_interval
 from experiments.twins import start_offsets
 from node.schema import Check, Summary
 
@@ -42,13 +43,9 @@ FIGURE = "false_orders_vs_backlog.png"
 
 
 def ci_text(values: Iterable[float | int | None], digits: int = 3) -> str:
-    """mean [low, high] (n): a 95% t-interval over the runs; '-' without values."""
-    mean, low, high, n = mean_ci(values)
-    if n == 0:
-        return "-"
-    if n == 1 or math.isnan(low):
-        return f"{mean:.{digits}f} (n 1)"
-    return f"{mean:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}] (n {n})"
+    """mean [low, high] (n): the 95% t-interval over the runs (experiments.stats); '-' without values."""
+    interval = t_interval([float(v) for v in values if v is not None])
+    return "-" if interval.n == "0" else interval.text(digits)
 
 
 def by_config(kept: Kept) -> dict[str, Kept]:
@@ -187,7 +184,7 @@ def bug_section(results: Path) -> list[str]:
         groups = by_config(load_results(folder))
         checks = list(cast(dict[str, Check], next(iter(groups.values()))[0][1]["checks"]))
         refused = refusals(folder)
-        header = ["CLOCK_BUG", "runs", *[f"{c}" for c in checks], "lost", "refused acks"]
+        header = ["CLOCK_BUG", "runs", *checks, "refused acks"]
         table, witnesses = [], []
         for config, runs in groups.items():
             row = [config, str(len(runs))]
@@ -195,7 +192,6 @@ def bug_section(results: Path) -> list[str]:
                 counts = [cast(dict[str, Check], s["checks"])[check]["violations"] or 0 for _, s in runs]
                 caught = sum(1 for c in counts if c)
                 row.append(f"{caught}/{len(runs)}: {statistics.median(counts):g}" if caught else "0")
-            row.append(str(sum(s["messages"]["lost"] for _, s in runs)))
             row.append(str(sum(refused[e["run_id"]]["refused acknowledgements"] for e, _ in runs)))
             table.append(row)
             first = cast(dict[str, Check], runs[0][1]["checks"])
@@ -262,6 +258,53 @@ def delivery_section(results: Path) -> list[str]:
     return out
 
 
+# -- provenance ---------------------------------------------------------------------------------
+def provenance_section(folders: list[Path]) -> list[str]:
+    """Every kept set: engine, runs, when, on which commit, machine and load (index.json)."""
+    table = []
+    for folder in folders:
+        if not (folder / "index.json").exists():
+            continue
+        runs = json.loads((folder / "index.json").read_text())["runs"]
+        made = [r.get("provenance") for r in runs]
+        commits = sorted(
+            {p["code"]["commit"][:7] + ("+" if p["code"]["dirty"] else "") for p in made if p and p["code"]}
+        )
+        loads = [x for p in made if p for x in (p["load"]["start"], p["load"]["end"]) if x is not None]
+        machines = sorted({f"{p['machine']['nproc']} cores, {p['machine']['memory_gib']:g} GiB" for p in made if p})
+        days = sorted({r["ran"][:10] for r in runs})
+        table.append(
+            [
+                folder.name if folder.name != "results" else "assignment (results/)",
+                runs[0].get("engine", "containers"),
+                str(len(runs)),
+                " to ".join(dict.fromkeys([days[0], days[-1]])),
+                ", ".join(commits) or "not recorded",
+                "; ".join(machines) or "not recorded",
+                f"{min(loads):.2f} to {max(loads):.2f}" if loads else "not recorded",
+            ]
+        )
+    sweep = folders[0] / "false-orders" / FILE
+    if sweep.exists():
+        data = json.loads(sweep.read_text())
+        stamp: dict[str, Any] = data.get("provenance") or {}
+        code, host, load = stamp.get("code") or {}, stamp.get("machine") or {}, stamp.get("load") or {}
+        loads = [x for x in (load.get("start"), load.get("end")) if x is not None]
+        table.append(
+            [
+                "false-orders (sweep.json)",
+                "simulator",
+                str(len(data["rows"])),
+                str(data.get("ran", "not recorded"))[:10],
+                (code.get("commit", "")[:7] + ("+" if code.get("dirty") else "")) or "not recorded",
+                f"{host['nproc']} cores, {host['memory_gib']:g} GiB" if host else "not recorded",
+                f"{min(loads):.2f} to {max(loads):.2f}" if loads else "not recorded",
+            ]
+        )
+    header = ["set", "engine", "runs", "ran", "commit (+: uncommitted changes)", "machine", "1-min load"]
+    return ["## The kept sets", "", markdown_table(header, table), ""]
+
+
 def write_questions(results: Path, container_sets: list[Path] | None = None) -> list[Path]:
     sets = container_sets if container_sets is not None else [results / "assignment-10"]
     lines = [
@@ -270,6 +313,7 @@ def write_questions(results: Path, container_sets: list[Path] | None = None) -> 
         "Generated by `python -m experiments questions` from experiments/results (do not edit by hand).",
         "Intervals are 95% t-intervals over runs (n given); '-' where nothing was measured.",
         "",
+        *provenance_section([results, *sorted(p.parent for p in results.glob("*/index.json"))]),
         *false_order_section(results, sets),
         *bug_section(results),
         *delivery_section(results),

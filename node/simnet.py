@@ -44,7 +44,18 @@ TIMED_OUT = "connection lost: [Errno 110] Connection timed out"
 class Wire:
     """One connection a -> b."""
 
-    __slots__ = ("sender", "receiver", "open", "last_arrival", "held", "stuck", "parked", "abort", "ack_held")
+    __slots__ = (
+        "sender",
+        "receiver",
+        "open",
+        "last_arrival",
+        "held",
+        "stuck",
+        "parked",
+        "abort",
+        "ack_held",
+        "last_value",
+    )
 
     def __init__(self, sender: str, receiver: str) -> None:
         self.sender = sender
@@ -56,6 +67,7 @@ class Wire:
         self.parked = 0  # of those, how many were already on the wire when the cut began (the oldest)
         self.abort: VirtualHandle | None = None
         self.ack_held = -1  # the newest acknowledgement written back during a cut (-1: none)
+        self.last_value = -1  # the last value read off it: on one connection values only grow (node.wire)
 
 
 class Endpoint(Protocol):
@@ -68,6 +80,8 @@ class Endpoint(Protocol):
     def inbound_verified(self, peer: str, wire: Wire) -> None: ...
 
     def welcome(self, peer: str, wire: Wire) -> None: ...
+
+    def take(self, wire: Wire, value: int) -> None: ...
 
     def acked(self, wire: Wire, value: int) -> None: ...
 
@@ -238,7 +252,7 @@ class VirtualNetwork:
             return
         receiver = self.endpoints.get(wire.receiver)
         if receiver is not None and value != EOF and not wire.held and receiver.reading(wire):
-            receiver.events.message_arrived(wire.sender, value)  # the common case, without a detour
+            receiver.take(wire, value)  # the common case, without a detour
             return
         wire.held.append(value)
         self.pump(wire)

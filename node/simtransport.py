@@ -16,9 +16,11 @@ from node.linkrules import (
     ACK_INTERVAL,
     FINISHED,
     LINK_BROKE,
+    REJECT_LINES_PER_SECOND,
     Backoff,
     Connectedness,
     DelayedFrames,
+    RejectLimiter,
     missing,
 )
 from node.simnet import EOF, OUTBOX_FRAMES, RESET, VirtualNetwork, Wire
@@ -77,6 +79,8 @@ class VirtualTransport:
         self.paused = False
         self.stopping = False
         self.closed = False
+        self._rejects = RejectLimiter(REJECT_LINES_PER_SECOND)  # as node.network logs them
+        self._rejects_said: object | None = None
 
     # -- Transport --------------------------------------------------------------------------------
     def start(self) -> None:
@@ -292,13 +296,45 @@ class VirtualTransport:
 
     def read(self, wire: Wire) -> None:
         """Take what waits on the wire while this node reads (node.core enqueues each value)."""
-        arrived = self.events.message_arrived
-        while wire.held and self.reading(wire):
+        while wire.held and self.reading(wire) and wire.open:
             value = wire.held.popleft()
             if value == EOF:
                 self.inbound_ended(wire, FINISHED)
                 return
-            arrived(wire.sender, value)
+            self.take(wire, value)
+
+    def _log_reject(self, who: str, reason: str) -> None:
+        """At most REJECT_LINES_PER_SECOND `reject` lines, what is held back said once the second
+        is over: node.network.Network._log_reject in virtual time."""
+        line = self._rejects.allow(self.time.now(), reason)
+        if line is not None:
+            self.events.connection_rejected(who, line)
+        elif self._rejects_said is None:
+            self._rejects_said = self.time.call_at(self.time.now() + 1.0, self._say_held_rejects)
+
+    def _say_held_rejects(self) -> None:
+        self._rejects_said = None
+        held = self._rejects.take_held()
+        if held and not self.closed:
+            self.events.connection_rejected("(various)", f"{held} more connections rejected, not logged one by one")
+
+    def take(self, wire: Wire, value: int) -> None:
+        """One value read off an inbound connection. On one connection a sender's values only grow
+        (node.wire.LinkDecoder refuses any other, and so does this under reliable delivery): a
+        value that does not is refused and ends the connection, as node.network.Network.reject
+        does. Only a planted clock bug sends one; at most once the simulator lets it through on
+        purpose, so that the bug's effect on the clocks can be seen (README: Planted clock bugs)."""
+        last = wire.last_value
+        if value <= last and self.inbox.reliable:
+            reason = f"clock value {value} after {last}: a sender's values only grow"
+            self._log_reject(f"{wire.sender} (virtual)", reason)
+            if self.inbound.get(wire.sender) is wire:
+                del self.inbound[wire.sender]
+                self._changed(wire.sender, f"dropped: {reason}")
+            self.net.close(wire, RESET, tell_receiver=False)
+            return
+        wire.last_value = value
+        self.events.message_arrived(wire.sender, value)
 
     def reading(self, wire: Wire) -> bool:
         """Whether this node takes values off `wire` now: verified, running, not held at MAX_QUEUE."""

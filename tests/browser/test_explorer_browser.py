@@ -177,6 +177,27 @@ def test_a_violation_is_one_click_away(driver: Chrome, logs: Path) -> None:
     assert errors(driver) == []
 
 
+def test_a_planted_clock_bug_is_named_and_its_violations_listed(driver: Chrome, tmp_path: Path) -> None:
+    """CLOCK_BUG=receive-no-max: the page says a bug was planted, and a click on a clock-condition
+    violation selects the receive the witness names."""
+    env = {"CLOCK_BUG": "receive-no-max", "DELIVERY": "at-most-once"}
+    rates = {"node1": 1, "node2": 3, "node3": 6}
+    write_simulation(cluster(3, seed=1, env=env, rates=rates, duration=20.0, run_id="bug"), tmp_path / "bug")
+    assert main(["bug", "--log-dir", str(tmp_path), "--no-plots", "--quiet"]) == 0
+    open_page(driver, tmp_path / "bug" / FILE)
+    assert "Planted clock bug: receive-no-max" in text(driver, "bug-note")
+    assert "clock condition:" in text(driver, "violation-counts")
+    buttons = driver.find_elements(By.CSS_SELECTOR, "#violations button")
+    first = next(b for b in buttons if b.text.startswith("clock condition:"))
+    assert "Lamport's clock condition" in (first.get_attribute("title") or "")
+    taken = first.text.split("taken at ")[1].split(" (clock")[0]  # e.g. "node1 receive #2"
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", first)
+    first.click()
+    assert taken + " " in text(driver, "selection")
+    driver.save_screenshot(str(ARTIFACTS / "explorer-clock-bug.png"))
+    assert errors(driver) == []
+
+
 def test_crafted_log_text_stays_text(driver: Chrome, logs: Path) -> None:
     open_page(driver, logs / "crafted" / FILE)
     with pytest.raises(NoAlertPresentException):

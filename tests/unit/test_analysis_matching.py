@@ -42,28 +42,34 @@ class Reference:
 
 
 def reference_link(sender: NodeLog | None, receiver: NodeLog | None, sender_id: str, receiver_id: str) -> Reference:
-    """The FIFO loop of analysis/messages.py before the matcher (2026-11-25), unchanged but for names."""
+    """The FIFO loop of analysis/messages.py before the matcher (2026-11-25), unchanged but for
+    names and one rule (2026-11-26): a value sent k times (corrupt, or a planted clock bug) has
+    its k-th receive matched to its k-th send, not every receive to its last send."""
     report = Reference()
     sends = [] if sender is None else [s for s in sender.sends if receiver_id in s.to]
     dropped = set() if sender is None else {value for to, value, _ in sender.drops if to == receiver_id}
     report.sent = len(sends)
     report.dropped = len(dropped & {s.value for s in sends})
     departed = [s for s in sends if s.value not in dropped]
-    index = {s.value: i for i, s in enumerate(departed)}
+    index: dict[int, list[int]] = {}
+    for i, s in enumerate(departed):
+        index.setdefault(s.value, []).append(i)
     receives = [] if receiver is None else [r for r in receiver.receives if r.sender == sender_id]
-    seen: set[int] = set()
+    taken: dict[int, int] = {}
     last_matched = -1
     for r in receives:
-        position = index.get(r.value)
-        if r.value in seen:
+        positions = index.get(r.value)
+        k = taken.get(r.value, 0)
+        if positions is not None and k >= len(positions):
             report.duplicated += 1
             report.example(f"value {r.value} received again")
             continue
-        if position is None:
+        if positions is None:
             report.unmatched += 1
             report.example(f"value {r.value} received but never sent by {sender_id}")
             continue
-        seen.add(r.value)
+        taken[r.value] = k + 1
+        position = positions[k]
         if position < last_matched:
             report.order_violations += 1
             report.example(f"value {r.value} received after a later value")
