@@ -55,9 +55,9 @@ Measure = Callable[[Summary], float]
 Row = dict[str, Any]
 
 
-def default_results() -> list[Path]:
+def default_results(root: Path = RESULTS) -> list[Path]:
     """The kept assignment runs, and the 10-run set beside them when it exists."""
-    return [RESULTS] + ([RESULTS / "assignment-10"] if (RESULTS / "assignment-10" / "index.json").exists() else [])
+    return [root] + ([root / "assignment-10"] if (root / "assignment-10" / "index.json").exists() else [])
 
 
 def backlogged(rates: Sequence[int], max_event_num: int) -> list[bool]:

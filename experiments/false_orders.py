@@ -84,10 +84,12 @@ def mean_of(rows: list[dict[str, Any]], key: str, **where: Any) -> float:
     return statistics.fmean(values) if values else float("nan")
 
 
-def write_figure(rows: list[dict[str, Any]], folder: Path) -> Path:
+def write_figure(rows: list[dict[str, Any]], folder: Path, seeds: int = SEEDS) -> Path:
     """Share of cross-node pairs and per event, against the rate ratio: a line per MAX_EVENT_NUM,
     a panel per added delay."""
-    fig, axes = plt.subplots(2, len(DELAYS_MS), figsize=(4 * len(DELAYS_MS), 7), sharex=True, sharey="row")
+    fig, axes = plt.subplots(
+        2, len(DELAYS_MS), figsize=(4 * len(DELAYS_MS), 7), sharex=True, sharey="row", squeeze=False
+    )
     for col, delay_ms in enumerate(DELAYS_MS):
         for men in MENS:
             ratios = [6 / r for r in RATES]
@@ -99,7 +101,7 @@ def write_figure(rows: list[dict[str, Any]], folder: Path) -> Path:
     axes[0][0].set_ylabel("false orders / cross-node pairs")
     axes[1][0].set_ylabel("false orders per event")
     axes[0][0].legend(fontsize=8)
-    fig.suptitle(f"False orders in {SECONDS:g} s runs (simulator, mean of {SEEDS} seeds per point)")
+    fig.suptitle(f"False orders in {SECONDS:g} s runs (simulator, mean of {seeds} seeds per point)")
     path = folder / "false_orders.png"
     save_figure(fig, path)
     return path
@@ -122,4 +124,4 @@ def write_false_orders(results: Path, seeds: int = SEEDS) -> list[Path]:
     }
     path = folder / FILE
     path.write_text(json.dumps(data, indent=1) + "\n")
-    return [path, write_figure(rows, folder)]
+    return [path, write_figure(rows, folder, seeds)]

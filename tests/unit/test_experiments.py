@@ -12,9 +12,11 @@ import pytest
 import experiments.__main__ as cli
 from deploy.compose import ComposeProject
 from experiments import configs as configs_module
+from experiments import false_orders
 from experiments.configs import ASSIGNMENT, RESULTS, SetError, builtin_sets, load_set, run_seed
 from experiments.container_faults import CUT_REFUSED, MARGIN, Driver, FaultError, schedule
 from experiments.provenance import code_version, load_average, machine
+from experiments.questions import write_questions
 from experiments.runner import (
     PlannedRun,
     check,
@@ -436,6 +438,7 @@ def test_a_tiny_simulator_set_end_to_end(
     assert cli.main(["report", str(path)]) == 0
     assert (results / "tables.md").read_text() == tables
     monkeypatch.setattr(configs_module, "SETS", tmp_path)
+    monkeypatch.setattr(cli, "RESULTS", tmp_path / "no-assignment")  # no questions, no evidence here
     (results / "tables.md").unlink()
     assert cli.main(["report", "--all"]) == 0
     assert (results / "tables.md").read_text() == tables
@@ -496,3 +499,31 @@ def test_planned_run_env_is_what_compose_and_the_simulator_get() -> None:
     )
     with pytest.raises(SetError, match="no configuration 'x'"):
         load_set(ASSIGNMENT).only(["x"])
+
+
+def test_every_kept_sets_tables_and_questions_are_rebuilt_from_kept_results(tmp_path: Path) -> None:
+    """Each built-in set's tables.md and questions.md come back byte for byte from the kept
+    results alone (`python -m experiments report --all` does both, and the evidence)."""
+    copy = tmp_path / "results"
+    shutil.copytree(RESULTS, copy, ignore=shutil.ignore_patterns("*.png", "work"))
+    for kept in builtin_sets():
+        if (kept.results / "index.json").exists() and kept.results != RESULTS:
+            mine = copy / kept.results.relative_to(RESULTS)
+            write_report(mine, kept.configs)
+            assert (mine / "tables.md").read_text() == (kept.results / "tables.md").read_text(), kept.name
+    write_questions(copy)
+    assert (copy / "questions.md").read_text() == (RESULTS / "questions.md").read_text()
+
+
+def test_the_false_order_sweep_keeps_each_runs_figures(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reduced sweep: one row per run, shares within [0, 1], provenance recorded, a figure."""
+    monkeypatch.setattr(false_orders, "RATES", range(1, 3))
+    monkeypatch.setattr(false_orders, "MENS", (5,))
+    monkeypatch.setattr(false_orders, "DELAYS_MS", (0,))
+    monkeypatch.setattr(false_orders, "SECONDS", 10.0)
+    written = false_orders.write_false_orders(tmp_path, seeds=2)
+    data = json.loads(written[0].read_text())
+    assert len(data["rows"]) == 2 * 2
+    assert all(0 <= row["false_order_share"] <= 1 for row in data["rows"])
+    assert data["provenance"]["machine"]["nproc"] >= 1
+    assert written[1].stat().st_size > 0
