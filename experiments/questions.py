@@ -18,6 +18,7 @@ import json
 import math
 import statistics
 import tarfile
+import tempfile
 from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
@@ -28,11 +29,13 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from analysis.api import load_and_analyse
+from analysis.compare import parting
 from analysis.plots import save_figure
 from analysis.report import markdown_table
 from experiments.aggregate import Kept, gap, load_results
 from experiments.false_orders import DELAYS_MS, FILE, MENS, RATES
-from experiments.runner import planned_from_entry, simulation
+from experiments.runner import extract_logs, planned_from_entry, simulation
 from experiments.simulated import measured_delay, simulated_summary
 from experiments.stats import t_interval
 from experiments.twins import start_offsets
@@ -258,6 +261,44 @@ def delivery_section(results: Path) -> list[str]:
     return out
 
 
+# -- repeats ------------------------------------------------------------------------------------
+def repeat_section(first: Path, second: Path) -> list[str]:
+    """Runs of two container sets with the same id and seed (a set run again with its base seed):
+    event for event the same, or where they part (analysis.compare.parting)."""
+    if not all((f / "index.json").exists() for f in (first, second)):
+        return []
+    seeds = {e["run_id"]: e["seed"] for e, _ in load_results(first)}
+    again = [e for e, _ in load_results(second) if seeds.get(e["run_id"]) == e["seed"]]
+    if not again:
+        return []
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for folder, name in ((first, "first"), (second, "second")):
+            extract_logs(folder, Path(tmp) / name)
+        for entry in again:
+            run_id = entry["run_id"]
+            a, b = (Path(tmp) / name / run_id for name in ("first", "second"))
+            if not (a.is_dir() and b.is_dir()):
+                rows.append([run_id, "no raw logs kept", "-", "-"])
+                continue
+            found = parting(load_and_analyse(a), load_and_analyse(b))
+            if found is None:
+                rows.append([run_id, "identical", "-", "-"])
+            else:
+                rows.append([run_id, f"{found.node} tick {found.pos} at {found.t:.3f} s", found.first, found.second])
+    same = sum(1 for r in rows if r[1] == "identical")
+    header = ["run", "event for event", first.name if first.name != "results" else "entry 1", second.name]
+    return [
+        f"## Runs repeated: `{second.name}` against the kept runs of the same seeds",
+        "",
+        f"{same} of {len(rows)} runs repeat event for event (every node's tick events and clocks);",
+        "the others part at the first tick shown (analysis.compare.parting):",
+        "",
+        markdown_table(header, rows),
+        "",
+    ]
+
+
 # -- provenance ---------------------------------------------------------------------------------
 def provenance_section(folders: list[Path]) -> list[str]:
     """Every kept set: engine, runs, when, on which commit, machine and load (index.json)."""
@@ -306,7 +347,11 @@ def provenance_section(folders: list[Path]) -> list[str]:
 
 
 def write_questions(results: Path, container_sets: list[Path] | None = None) -> list[Path]:
-    sets = container_sets if container_sets is not None else [results / "assignment-10"]
+    sets = (
+        container_sets
+        if container_sets is not None
+        else [results / "assignment-10", results / "false-orders-containers"]
+    )
     lines = [
         "# Three questions, answered from kept runs",
         "",
@@ -314,6 +359,7 @@ def write_questions(results: Path, container_sets: list[Path] | None = None) -> 
         "Intervals are 95% t-intervals over runs (n given); '-' where nothing was measured.",
         "",
         *provenance_section([results, *sorted(p.parent for p in results.glob("*/index.json"))]),
+        *repeat_section(results, results / "assignment-10"),
         *false_order_section(results, sets),
         *bug_section(results),
         *delivery_section(results),
