@@ -20,10 +20,16 @@ def _output(*command: str, cwd: Path = ROOT) -> str | None:
     return result.stdout if result.returncode == 0 else None
 
 
+# What a run writes itself, and the wheels scripts/setup downloads: not changes to the code.
+NOT_CODE = ("experiments/results", "experiments/work", "wheels")
+
+
 def code_version(root: Path = ROOT) -> dict[str, object] | None:
-    """{"commit": HEAD, "dirty": uncommitted changes or untracked files}, or None outside a git checkout."""
+    """{"commit": HEAD, "dirty": uncommitted changes or untracked files outside NOT_CODE}, or None
+    outside a git checkout. (Before 2026-11-26 afternoon a set's own result files, written as it
+    ran, counted as changes: runs after a set's first one were marked dirty.)"""
     commit = _output("git", "rev-parse", "HEAD", cwd=root)
-    status = _output("git", "status", "--porcelain", cwd=root)
+    status = _output("git", "status", "--porcelain", "--", ".", *(f":(exclude){p}" for p in NOT_CODE), cwd=root)
     if commit is None or status is None:
         return None
     return {"commit": commit.strip(), "dirty": bool(status.strip())}

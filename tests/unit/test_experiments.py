@@ -4,6 +4,7 @@ fault schedule against a fake docker; tests/integration/test_experiment_faults.p
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 from typing import cast
 
@@ -527,3 +528,23 @@ def test_the_false_order_sweep_keeps_each_runs_figures(tmp_path: Path, monkeypat
     assert all(0 <= row["false_order_share"] <= 1 for row in data["rows"])
     assert data["provenance"]["machine"]["nproc"] >= 1
     assert written[1].stat().st_size > 0
+
+
+def test_a_sets_own_results_do_not_make_the_code_dirty(tmp_path: Path) -> None:
+    """Result files a set writes as it runs are not code changes; an edited or new source file is.
+    (The first version counted the results: every run after a set's first was marked dirty.)"""
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    (tmp_path / "node.py").write_text("x = 1\n")
+    subprocess.run([*git, "add", "node.py"], check=True)
+    subprocess.run([*git, "commit", "-qm", "c"], check=True)
+    (tmp_path / "experiments" / "results" / "mine").mkdir(parents=True)
+    (tmp_path / "experiments" / "results" / "mine" / "index.json").write_text("{}")
+    (tmp_path / "wheels").mkdir()
+    (tmp_path / "wheels" / "a.whl").write_text("")
+    assert code_version(tmp_path)["dirty"] is False  # type: ignore[index]
+    (tmp_path / "new.py").write_text("")
+    assert code_version(tmp_path)["dirty"] is True  # type: ignore[index]
+    (tmp_path / "new.py").unlink()
+    (tmp_path / "node.py").write_text("x = 2\n")
+    assert code_version(tmp_path)["dirty"] is True  # type: ignore[index]
