@@ -31,7 +31,7 @@ from analysis.metrics import Analysis, clock_at
 from analysis.report import HEADLINE, headline_rows
 from analysis.shiviz import cut
 from analysis.spacetime import Window
-from analysis.violations import KINDS, RULES, find_violations
+from analysis.violations import KINDS, RULES
 
 FILE = "explorer.html"
 COMPARISON_FILE = "comparison.html"
@@ -126,7 +126,7 @@ def explorer_data(analysis: Analysis, window: Window | None = None, max_events: 
     """What explorer.html shows, as one JSON-ready dict (numpy arrays allowed)."""
     causality, summary = analysis.causality, analysis.summary
     assert causality is not None
-    assert analysis.matching is not None
+    assert analysis.violations is not None  # found once, by analysis.metrics.analyse
     run = summary["run"]
     origin = run["first_tick_ts"] or 0.0
     part = choose_part(analysis, window, max_events)
@@ -153,7 +153,7 @@ def explorer_data(analysis: Analysis, window: Window | None = None, max_events: 
         value[mine] = c.send_value[np.searchsorted(c.sends, s[mine])]
         theirs = b == i
         enqueued[theirs] = c.receive_enq_ts[np.searchsorted(c.receives, r[theirs])] - origin
-    found = analysis.violations or find_violations(analysis.logs, cols, analysis.matching)
+    found = analysis.violations
     return {
         "format": DATA_FORMAT,
         "run": {

@@ -78,9 +78,10 @@ def check_tick_counts(run: Run, duration: float) -> list[str]:
 
 
 def check_clock_rules(run: Run) -> list[str]:
-    """The clock checks of analysis.violations (CLOCK_KINDS: the rule on every tick event, the
-    clock rising, a send carrying its clock, a restart never resuming below the clock it had),
-    each violation in words; and a line that is not a tick event (or a start) leaves the clock as it was."""
+    """The checks of analysis.violations.find_clock_violations (the rule on every tick event, the
+    clock rising, a send carrying its clock, a restart never resuming below the clock it had, a
+    link's values rising), each violation in words; and a line that is not a tick event (or a
+    start) leaves the clock as it was."""
     logs = {node: node_log(node, records) for node, records in run.items()}
     cols = {node: columns(log) for node, log in logs.items()}
     found = Violations()

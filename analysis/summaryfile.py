@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from analysis.files import write_text
-from analysis.violations import HAPPENS_BEFORE, RULES
+from analysis.violations import CHECK_RULES
 from node.schema import Summary, summary_problems
 
 FILE = "summary.json"
@@ -73,10 +73,4 @@ def _old_checks(data: dict[str, Any]) -> dict[str, Any]:
         "out_of_order": messages.get("order_violations"),
         "happens_before": causality.get("violations"),
     }
-    return {
-        key: {"violations": known.get(key), "rule": rule, "witness": []}
-        for key, rule in {
-            **{k.replace(" ", "_"): r for k, r in RULES.items()},
-            "happens_before": HAPPENS_BEFORE,
-        }.items()
-    }
+    return {key: {"violations": known.get(key), "rule": rule, "witness": []} for key, rule in CHECK_RULES.items()}

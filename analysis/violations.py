@@ -50,7 +50,14 @@ RULES = {
 }
 KINDS = tuple(RULES)
 HAPPENS_BEFORE = "for every a -> b of happens-before, C(a) < C(b) (checked on every step and message edge)"
-CLOCK_KINDS = ("clock order", "clock rule", "send value", "restart")  # one node's log alone shows these
+
+
+def check_name(kind: str) -> str:
+    """A kind's key in summary.json's `checks` (and the `<key>_violations` the report prints)."""
+    return kind.replace(" ", "_")
+
+
+CHECK_RULES = {**{check_name(kind): rule for kind, rule in RULES.items()}, "happens_before": HAPPENS_BEFORE}
 
 
 @dataclass(frozen=True)
@@ -91,7 +98,7 @@ def _event(cols: dict[str, Columns], node: str, position: int) -> str:
 
 
 def find_clock_violations(logs: dict[str, NodeLog], cols: dict[str, Columns], found: Violations) -> None:
-    """The checks of CLOCK_KINDS, each on one node's log."""
+    """The checks one node's log alone shows: clock order, clock rule, send value, restart, link values."""
 
     def event(node: str, position: int) -> str:
         return _event(cols, node, position)
@@ -221,7 +228,7 @@ def checks_summary(found: Violations, happens_before: int, happens_before_witnes
     out: dict[str, Check] = {}
     for kind in KINDS:
         witness = [v.text for v in found.listed if v.kind == kind][:WITNESSES]
-        out[kind.replace(" ", "_")] = {"violations": found.counts[kind], "rule": RULES[kind], "witness": witness}
+        out[check_name(kind)] = {"violations": found.counts[kind], "rule": RULES[kind], "witness": witness}
     out["happens_before"] = {
         "violations": happens_before,
         "rule": HAPPENS_BEFORE,

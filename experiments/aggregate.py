@@ -48,6 +48,11 @@ def _triple(summary: Summary, figure: Figure, digits: int = 2) -> str:
     return " / ".join(fmt(figure(node), digits) for _, node in nodes_by_rate(summary))
 
 
+def rates_text(s: Summary) -> str:
+    """The run's rates, slowest node first: "1 / 6 / 6"."""
+    return " / ".join(str(n["rate"]) for _, n in nodes_by_rate(s))
+
+
 def gap(node: NodeSummary) -> Any:
     """The node's gap figures, or {} (no ticks, so no gap): read with .get."""
     return node["gap"] or {}
@@ -61,7 +66,7 @@ RUN_HEADER = ["run", "rates", "jump mean", *SLOW_COLUMNS, "clock units/s", "mess
 def run_row(entry: dict[str, Any], s: Summary) -> list[str]:
     return [
         entry["run_id"],
-        " / ".join(str(n["rate"]) for _, n in nodes_by_rate(s)),
+        rates_text(s),
         _triple(s, lambda n: n["jumps"]["mean"]),
         _triple(s, lambda n: n["jumps"]["max"], digits=0),
         _triple(s, lambda n: gap(n).get("mean"), digits=1),

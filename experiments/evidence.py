@@ -36,7 +36,7 @@ from analysis.loader import KIND_NAMES, RECEIVE, load_run
 from analysis.plots import save_figure
 from analysis.report import fmt, markdown_table
 from analysis.summaryfile import finite_json
-from experiments.aggregate import Kept, duration_of, gap, load_results, nodes_by_rate, num, slowest
+from experiments.aggregate import Kept, duration_of, gap, load_results, nodes_by_rate, num, rates_text, slowest
 from experiments.configs import RESULTS, Config
 from experiments.runner import PlannedRun, extract_logs, planned_from_entry, simulation
 from experiments.simulated import measured_delay, simulated_summary
@@ -108,10 +108,6 @@ def load_container_set(folder: Path) -> ContainerSet:
 
 def slow_node(s: Summary) -> tuple[str, NodeSummary]:
     return nodes_by_rate(s)[0]
-
-
-def rates_text(s: Summary) -> str:
-    return " / ".join(str(n["rate"]) for _, n in nodes_by_rate(s))
 
 
 # The slowest node's measures compared across configurations (E1) and their maxima (E7).

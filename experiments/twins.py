@@ -24,6 +24,7 @@ from experiments.aggregate import Figure, gap, load_results, nodes_by_rate, num
 from experiments.runner import extract_logs, planned_from_entry, simulation
 from experiments.simulated import measured_delay, simulated_summary
 from node.schema import TICK_EVENTS, Summary
+from node.simulation import Simulation
 
 TICKS = {e.name for e in TICK_EVENTS}
 FIGURES: tuple[tuple[str, Figure], ...] = (
@@ -45,6 +46,11 @@ def start_offsets(summary: Summary) -> dict[str, float]:
         return {}
     origin = min(known.values())
     return {n: round(t - origin, 6) for n, t in known.items()}
+
+
+def twin(entry: dict[str, Any], real: Summary, delay: float) -> Simulation:
+    """A kept container run's twin: its plan again, each node starting when it really did."""
+    return simulation(planned_from_entry(entry), delay, start_offsets(real))
 
 
 def _log(folder: Path, node: str) -> list[Record]:
@@ -120,7 +126,7 @@ def twins(results: Path, delay: float, raw: Path, work: Path) -> list[dict[str, 
     """Each kept container run, its simulated twin, and where they part."""
     pairs = []
     for entry, real in load_results(results):
-        sim = simulation(planned_from_entry(entry), delay, start_offsets(real))
+        sim = twin(entry, real, delay)
         folder = work / entry["run_id"]
         simulated = simulated_summary(sim, keep=folder)
         parting = first_parting(raw / entry["run_id"], folder) if (raw / entry["run_id"]).is_dir() else None
