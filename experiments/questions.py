@@ -35,10 +35,10 @@ from analysis.plots import save_figure
 from analysis.report import markdown_table
 from experiments.aggregate import Kept, gap, load_results
 from experiments.false_orders import DELAYS_MS, FILE, MENS, RATES
-from experiments.runner import extract_logs, planned_from_entry, simulation
+from experiments.runner import extract_logs
 from experiments.simulated import measured_delay, simulated_summary
 from experiments.stats import t_interval
-from experiments.twins import start_offsets
+from experiments.twins import twin
 from node.schema import Check, Summary
 
 OUT = "questions.md"
@@ -130,13 +130,13 @@ def container_false_orders(container_sets: list[Path]) -> list[str]:
             share = real["causality"].get("false_order_share")
             if share is None:
                 continue
-            twin = simulated_summary(simulation(planned_from_entry(entry), delay, start_offsets(real)))
-            pairs.append((entry["run_id"], real, twin))
+            simulated = simulated_summary(twin(entry, real, delay))
+            pairs.append((entry["config"], real, simulated))
     if not pairs:
         return ["No container run with false-order figures is kept yet.", ""]
     groups: dict[str, list[tuple[Summary, Summary]]] = defaultdict(list)
-    for run_id, real, twin in pairs:
-        groups[run_id.rsplit("-", 1)[0]].append((real, twin))
+    for config, real, simulated in pairs:
+        groups[config].append((real, simulated))
     table = []
     for config, runs in groups.items():
         real_share = ci_text(r["causality"].get("false_order_share") for r, _ in runs)
@@ -158,9 +158,10 @@ def container_false_orders(container_sets: list[Path]) -> list[str]:
 
 
 # -- 2. clock bugs ----------------------------------------------------------------------------
-def refusals(results: Path) -> dict[str, dict[str, int]]:
-    """Per kept run: `disconnected` lines whose reason is a refused acknowledgement, from the raw logs."""
-    counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+def refusals(results: Path) -> dict[str, int]:
+    """Per kept run: values the receivers' wire protocol refused (`reject` lines: "a sender's
+    values only grow", node.wire), from the raw logs."""
+    counts: dict[str, int] = defaultdict(int)
     for archive in sorted((results / "logs").glob("*.tar.xz")):
         with tarfile.open(archive) as tar:
             for member in tar.getmembers():
@@ -168,9 +169,7 @@ def refusals(results: Path) -> dict[str, dict[str, int]]:
                 if handle is None:
                     continue
                 run_id = member.name.split("/")[0]
-                for line in handle:
-                    if b'"disconnected"' in line and b"acknowledgement" in line:
-                        counts[run_id]["refused acknowledgements"] += 1
+                counts[run_id] += sum(1 for line in handle if b'"reject"' in line and b"values only grow" in line)
     return counts
 
 
@@ -187,7 +186,7 @@ def bug_section(results: Path) -> list[str]:
         groups = by_config(load_results(folder))
         checks = list(cast(dict[str, Check], next(iter(groups.values()))[0][1]["checks"]))
         refused = refusals(folder)
-        header = ["CLOCK_BUG", "runs", *checks, "refused acks"]
+        header = ["CLOCK_BUG", "runs", *checks, "values refused (reject lines)"]
         table, witnesses = [], []
         for config, runs in groups.items():
             row = [config, str(len(runs))]
@@ -195,7 +194,7 @@ def bug_section(results: Path) -> list[str]:
                 counts = [cast(dict[str, Check], s["checks"])[check]["violations"] or 0 for _, s in runs]
                 caught = sum(1 for c in counts if c)
                 row.append(f"{caught}/{len(runs)}: {statistics.median(counts):g}" if caught else "0")
-            row.append(str(sum(refused[e["run_id"]]["refused acknowledgements"] for e, _ in runs)))
+            row.append(str(sum(refused[e["run_id"]] for e, _ in runs)))
             table.append(row)
             first = cast(dict[str, Check], runs[0][1]["checks"])
             for check, found in first.items():
