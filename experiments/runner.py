@@ -167,19 +167,21 @@ def run_one(planned: PlannedRun, logs: Path, files: tuple[str, ...], project: st
     with ComposeProject(logs, planned.env(), files=files, services=nodes, name=project) as running:
         running.down()  # leftovers of an interrupted set
         shutil.rmtree(logs / planned.run_id, ignore_errors=True)
+        record = None
         if not planned.config.faults:
             result = running.run("up", "--no-build", *nodes)
             if result.returncode != 0:
                 print(result.stdout[-2000:] + result.stderr[-2000:], file=sys.stderr)
             codes = {service: code for service, code in running.exit_codes().items() if service in nodes}
-            return Ran(None if codes == dict.fromkeys(nodes, 0) else f"{planned.run_id}: node exit codes {codes}")
-        driver = Driver(simulation(planned).faults)
-        try:
-            codes = driver.run(running, nodes, planned.duration)
-        except (ComposeError, FaultError, TimeoutError) as error:  # the start, a fault's command, a hang
-            return Ran(f"{planned.run_id}: {error}", driver.record())
+        else:
+            driver = Driver(simulation(planned).faults)
+            try:
+                codes = driver.run(running, nodes, planned.duration)
+            except (ComposeError, FaultError, TimeoutError) as error:  # the start, a fault's command, a hang
+                return Ran(f"{planned.run_id}: {error}", driver.record())
+            record = driver.record()
     failure = None if codes == dict.fromkeys(nodes, 0) else f"{planned.run_id}: node exit codes {codes}"
-    return Ran(failure, driver.record())
+    return Ran(failure, record)
 
 
 @contextmanager
