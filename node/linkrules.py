@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import random
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Protocol
 
 from node.interfaces import TransportEvents
 
@@ -132,6 +133,48 @@ class RejectLimiter:
     def take_held(self) -> int:
         held, self.held = self.held, 0
         return held
+
+
+class Cancellable(Protocol):
+    def cancel(self) -> None: ...
+
+
+class RejectLog:
+    """`reject` lines through a RejectLimiter, what it held back said once the second is over:
+    the same for node.network (asyncio) and node.simtransport (virtual time), which inject how
+    to log a line (`say(who, reason)`) and how to run something later (`later(seconds, fn)`)."""
+
+    def __init__(
+        self, say: Callable[[str, str], None], later: Callable[[float, Callable[[], None]], Cancellable]
+    ) -> None:
+        self._limiter = RejectLimiter(REJECT_LINES_PER_SECOND)
+        self._say = say
+        self._later = later
+        self._pending: Cancellable | None = None  # the line saying what was held back, due
+
+    @property
+    def held(self) -> int:
+        """Rejections held back and not yet said."""
+        return self._limiter.held
+
+    def reject(self, now: float, who: str, reason: str) -> None:
+        line = self._limiter.allow(now, reason)
+        if line is not None:
+            self._say(who, line)
+        elif self._pending is None:
+            self._pending = self._later(1.0, self._say_held)
+
+    def _say_held(self) -> None:
+        self._pending = None
+        held = self._limiter.take_held()
+        if held:
+            self._say("(various)", f"{held} more connections rejected, not logged one by one")
+
+    def close(self) -> None:
+        """Nothing more to say (the transport closes)."""
+        if self._pending is not None:
+            self._pending.cancel()
+            self._pending = None
 
 
 class Connectedness:

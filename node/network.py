@@ -27,9 +27,8 @@ from node.linkrules import (
     FINISHED,
     HELLO_TIMEOUT,
     MAX_UNIDENTIFIED,
-    REJECT_LINES_PER_SECOND,
     Connectedness,
-    RejectLimiter,
+    RejectLog,
     missing,
 )
 from node.wire import LinkDecoder, ProtocolError, encode_frame
@@ -150,8 +149,8 @@ class Network:
         self._paused = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._acks: dict[str, asyncio.TimerHandle] = {}
-        self._rejects = RejectLimiter(REJECT_LINES_PER_SECOND)
-        self._rejects_said: asyncio.TimerHandle | None = None
+        # asyncio's loop is looked up when a line is due: the network may be built before it runs.
+        self._rejects = RejectLog(events.connection_rejected, lambda s, f: asyncio.get_running_loop().call_later(s, f))
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -197,8 +196,9 @@ class Network:
 
     def close(self) -> list[tuple[str, int]]:
         unsent = [(peer, value) for peer, link in self.outbound.items() for value in link.close()]
-        for handle in [*self._acks.values(), *([self._rejects_said] if self._rejects_said else [])]:
+        for handle in self._acks.values():
             handle.cancel()
+        self._rejects.close()
         for connection in [*self.inbound.values(), *self.unidentified]:
             connection.ended = True
             if connection.transport is not None:
@@ -258,18 +258,7 @@ class Network:
         return True
 
     def _log_reject(self, who: str, reason: str) -> None:
-        loop = asyncio.get_running_loop()
-        line = self._rejects.allow(loop.time(), reason)
-        if line is not None:
-            self.events.connection_rejected(who, line)
-        elif self._rejects_said is None:  # say what was held back once the window is over
-            self._rejects_said = loop.call_later(1.0, self._say_held_rejects)
-
-    def _say_held_rejects(self) -> None:
-        self._rejects_said = None
-        held = self._rejects.take_held()
-        if held:
-            self.events.connection_rejected("(various)", f"{held} more connections rejected, not logged one by one")
+        self._rejects.reject(asyncio.get_running_loop().time(), who, reason)
 
     def verify(self, connection: _InboundConnection) -> None:
         self._spawn(self._verify(connection))

@@ -16,11 +16,10 @@ from node.linkrules import (
     ACK_INTERVAL,
     FINISHED,
     LINK_BROKE,
-    REJECT_LINES_PER_SECOND,
     Backoff,
     Connectedness,
     DelayedFrames,
-    RejectLimiter,
+    RejectLog,
     missing,
 )
 from node.simnet import EOF, OUTBOX_FRAMES, RESET, VirtualNetwork, Wire
@@ -79,8 +78,7 @@ class VirtualTransport:
         self.paused = False
         self.stopping = False
         self.closed = False
-        self._rejects = RejectLimiter(REJECT_LINES_PER_SECOND)  # as node.network logs them
-        self._rejects_said: object | None = None
+        self._rejects = RejectLog(events.connection_rejected, lambda s, f: time.call_at(time.now() + s, f))
 
     # -- Transport --------------------------------------------------------------------------------
     def start(self) -> None:
@@ -168,6 +166,7 @@ class VirtualTransport:
         """Like closing the sockets: what we sent still arrives, then EOF; peers still sending
         to us are reset (what they had on the wire is lost)."""
         self.closed = True
+        self._rejects.close()
         if self.net.endpoints.get(self.node_id) is self:
             del self.net.endpoints[self.node_id]
         unsent = []
@@ -303,21 +302,6 @@ class VirtualTransport:
                 return
             self.take(wire, value)
 
-    def _log_reject(self, who: str, reason: str) -> None:
-        """At most REJECT_LINES_PER_SECOND `reject` lines, what is held back said once the second
-        is over: node.network.Network._log_reject in virtual time."""
-        line = self._rejects.allow(self.time.now(), reason)
-        if line is not None:
-            self.events.connection_rejected(who, line)
-        elif self._rejects_said is None:
-            self._rejects_said = self.time.call_at(self.time.now() + 1.0, self._say_held_rejects)
-
-    def _say_held_rejects(self) -> None:
-        self._rejects_said = None
-        held = self._rejects.take_held()
-        if held and not self.closed:
-            self.events.connection_rejected("(various)", f"{held} more connections rejected, not logged one by one")
-
     def take(self, wire: Wire, value: int) -> None:
         """One value read off an inbound connection. On one connection a sender's values only grow
         (node.wire.LinkDecoder refuses any other, and so does this under reliable delivery): a
@@ -327,7 +311,7 @@ class VirtualTransport:
         last = wire.last_value
         if value <= last and self.inbox.reliable:
             reason = f"clock value {value} after {last}: a sender's values only grow"
-            self._log_reject(f"{wire.sender} (virtual)", reason)
+            self._rejects.reject(self.time.now(), f"{wire.sender} (virtual)", reason)
             if self.inbound.get(wire.sender) is wire:
                 del self.inbound[wire.sender]
                 self._changed(wire.sender, f"dropped: {reason}")
