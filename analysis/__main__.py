@@ -23,7 +23,7 @@ from pathlib import Path
 from analysis.api import analyse_and_write
 from analysis.compare import comparison_text, write_comparison
 from analysis.explorer import write_comparison_page
-from analysis.spacetime import Window, parse_window
+from analysis.window import Window, parse_window
 from node.identity import take_log_owner_identity
 
 EXIT_OK, EXIT_NOTHING, EXIT_USAGE = 0, 1, 2

@@ -25,13 +25,13 @@ import orjson
 from analysis.columns import Columns
 from analysis.compare import HEADER as COMPARE_HEADER
 from analysis.compare import Parting, comparison_rows, parting
-from analysis.files import write_text
+from analysis.files import write_output
 from analysis.loader import NodeLog
 from analysis.metrics import Analysis, clock_at
 from analysis.report import HEADLINE, headline_rows
 from analysis.shiviz import cut
-from analysis.spacetime import Window
 from analysis.violations import KINDS, RULES
+from analysis.window import Window
 
 FILE = "explorer.html"
 COMPARISON_FILE = "comparison.html"
@@ -90,8 +90,9 @@ def choose_part(analysis: Analysis, window: Window | None, max_events: int = MAX
     return Part([0] * len(lines), counts, False, note)
 
 
-def _rounded(values: np.ndarray, digits: int) -> list[float]:
-    return [float(v) for v in np.round(values.astype(np.float64), digits)]
+def _rounded(values: np.ndarray, digits: int) -> np.ndarray:
+    """Rounded float64: orjson writes it as it writes Python floats, without a float object per value."""
+    return np.round(values.astype(np.float64), digits)
 
 
 def _node_data(log: NodeLog, c: Columns, vc: np.ndarray, lo: int, hi: int, gap: np.ndarray, origin: float) -> Any:
@@ -208,25 +209,37 @@ def _facts(summary: Any) -> list[list[str]]:
     return [[label, f"{value:,}" if isinstance(value, int) else str(value)] for label, value in pairs]
 
 
-def _json(data: Any) -> str:
+def _json(data: Any) -> bytes:
     """JSON safe inside a <script> element: no '<', '>' or '&' left to end it or start markup."""
-    raw = orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY).decode()
-    return raw.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    raw = orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY)
+    return raw.replace(b"<", b"\\u003c").replace(b">", b"\\u003e").replace(b"&", b"\\u0026")
 
 
-def page(title: str, kind: str, data: Any) -> str:
-    """The whole page: markup, style, code and data in one file (`kind`: explorer or comparison)."""
+def page_parts(title: str, kind: str, data: Any) -> tuple[bytes, bytes, bytes]:
+    """The whole page, UTF-8, in three parts written one after the other: the markup and style up
+    to the data, the data, the code and the end (`kind`: explorer or comparison). The data of
+    100,000 events is tens of MB: not copied into one string."""
     style = (WEB / "explorer.css").read_text()
     code = (WEB / "explorer.js").read_text()
     body = (WEB / f"{kind}.html").read_text()
-    return (
+    head = (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{html.escape(title)}</title>\n"
         f'<style>\n{style}</style>\n</head>\n<body data-page="{kind}">\n{body}\n'
-        f'<script type="application/json" id="explorer-data">{_json(data)}</script>\n'
-        f"<script>\n{code}</script>\n</body>\n</html>\n"
+        '<script type="application/json" id="explorer-data">'
     )
+    tail = f"</script>\n<script>\n{code}</script>\n</body>\n</html>\n"
+    return head.encode(), _json(data), tail.encode()
+
+
+def page(title: str, kind: str, data: Any) -> str:
+    """The whole page as text."""
+    return b"".join(page_parts(title, kind, data)).decode()
+
+
+def _write_page(folder: Path, name: str, parts: tuple[bytes, bytes, bytes]) -> Path:
+    return write_output(folder, name, lambda out: [out.write(part) for part in parts])
 
 
 def write_explorer(analysis: Analysis, folder: Path, window: Window | None = None) -> Path | None:
@@ -234,7 +247,8 @@ def write_explorer(analysis: Analysis, folder: Path, window: Window | None = Non
     if analysis.causality is None or not any(line.ts.size for line in analysis.causality.lines):
         return None
     data = explorer_data(analysis, window)
-    return write_text(folder, FILE, page(f"Run {data['run']['id']}: explorer", "explorer", data))
+    title = f"Run {data['run']['id']}: explorer"
+    return _write_page(folder, FILE, page_parts(title, "explorer", data))
 
 
 def write_comparison_page(analyses: list[Analysis], folder: Path, window: Window | None = None) -> Path:
@@ -247,7 +261,7 @@ def write_comparison_page(analyses: list[Analysis], folder: Path, window: Window
         "table": {"header": COMPARE_HEADER, "rows": comparison_rows([a.summary for a in analyses[:2]])},
     }
     title = f"Runs {runs[0]['run']['id']} and {runs[1]['run']['id']} compared"
-    return write_text(folder, COMPARISON_FILE, page(title, "comparison", data))
+    return _write_page(folder, COMPARISON_FILE, page_parts(title, "comparison", data))
 
 
 def _parting_data(found: Parting | None) -> dict[str, Any] | None:

@@ -6,6 +6,10 @@ non-JSON, unknown event, a field missing or of the wrong type, missing node file
 `Problem` with file and line; the rest of the run is still loaded. A node's records are checked
 against the format of its current incarnation: the `format` of its latest start line (1 without).
 
+Two paths, one definition: a line at a time (orjson and the checks below) is what is valid;
+blocks of tick lines are read as columns by pyarrow (analysis.bulk) where that gives the same
+rows and values, and every other line goes through the per-line path, in order.
+
 Whatever a run folder holds, what it can make the analysis read, keep and compute is bounded:
 only regular files are read (analysis.files: no FIFO, device or link), a line at a time within
 MAX_LINE and a file a CHUNK at a time; a run names at most MAX_NODES node ids (a line naming one
@@ -22,15 +26,17 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import numpy as np
 import orjson
 
+from analysis.bulk import KINDS, Block, FloatArray, IntArray, read_block
 from analysis.files import open_regular
 from node.clock import MAX_CLOCK
 from node.config import NODE_ID_PATTERN
 from node.schema import FORMAT, TICK_EVENTS, record_problem
 
-TICK_KINDS = {event.name: kind for kind, event in enumerate(TICK_EVENTS)}
-KIND_NAMES = tuple(event.name for event in TICK_EVENTS)  # a tick event's kind code -> its name
+TICK_KINDS = {name: kind for kind, name in enumerate(KINDS)}
+KIND_NAMES = KINDS  # a tick event's kind code -> its name
 RECEIVE, SEND, INTERNAL = TICK_KINDS["receive"], TICK_KINDS["send"], TICK_KINDS["internal"]
 
 # The fast path in `load_node` checks these fields of the tick events inline (they are nearly every
@@ -51,8 +57,12 @@ MAX_PEER_SETS = 1000  # distinct `to` lists in one file (a run of N nodes has N)
 MAX_LINE = 1 << 20  # bytes in a line (the longest a node writes, its start line, is a few hundred)
 MAX_PROBLEMS = 10_000  # problems listed per file; more are counted
 MAX_RUN_JSON = 1 << 20  # bytes of run.json
-CHUNK = 1 << 23  # bytes read at a time: memory stays at a chunk, whatever the file's size
+CHUNK = 1 << 22  # bytes read at a time: memory stays at a chunk (4 MiB: 8 MiB cost 30 MB at the peak)
 TOO_LONG = b"\xff too long"  # stands for a line over MAX_LINE (found by identity; orjson rejects it)
+
+
+def _empty(dtype: type[np.generic]) -> np.ndarray:
+    return np.zeros(0, dtype=dtype)
 
 
 @dataclass(frozen=True)
@@ -98,17 +108,18 @@ class NodeLog:
     drop_at: list[int] = field(default_factory=list)  # per drop: tick events before it (its send is the last)
     events: Counter[str] = field(default_factory=Counter)  # usable lines by event
     # Tick events (receive/send/internal), in file order.
-    tick_ts: list[float] = field(default_factory=list)
-    tick_clock: list[int] = field(default_factory=list)
-    tick_queue: list[int] = field(default_factory=list)
-    tick_kind: list[int] = field(default_factory=list)
-    tick_late_ms: list[float] = field(default_factory=list)
+    tick_ts: FloatArray = field(default_factory=lambda: _empty(np.float64))
+    tick_clock: IntArray = field(default_factory=lambda: _empty(np.int64))
+    tick_queue: IntArray = field(default_factory=lambda: _empty(np.int64))
+    tick_kind: IntArray = field(default_factory=lambda: _empty(np.int64))
+    tick_late_ms: FloatArray = field(default_factory=lambda: _empty(np.float64))
     # The receives' and the sends' own fields, in file order (their ts and clock are the tick's).
-    receive_from: list[str] = field(default_factory=list)
-    receive_value: list[int] = field(default_factory=list)
-    receive_enq_ts: list[float] = field(default_factory=list)
-    send_value: list[int] = field(default_factory=list)
-    send_peers: list[int] = field(default_factory=list)  # index into peer_sets
+    receive_source: IntArray = field(default_factory=lambda: _empty(np.int64))  # index into sources
+    sources: list[str] = field(default_factory=list)  # each distinct `from`, once
+    receive_value: IntArray = field(default_factory=lambda: _empty(np.int64))
+    receive_enq_ts: FloatArray = field(default_factory=lambda: _empty(np.float64))
+    send_value: IntArray = field(default_factory=lambda: _empty(np.int64))
+    send_peers: IntArray = field(default_factory=lambda: _empty(np.int64))  # index into peer_sets
     peer_sets: list[tuple[str, ...]] = field(default_factory=list)  # each distinct `to`, once
     # Every other record as (tick events before it, its clock): the clock before each tick event.
     marks: list[tuple[int, int]] = field(default_factory=list)
@@ -136,17 +147,24 @@ class NodeLog:
         return version if type(version) is int else 1
 
     @cached_property
+    def receive_from(self) -> list[str]:
+        """Each receive's sender, by name."""
+        return [self.sources[code] for code in self.receive_source.tolist()]
+
+    @cached_property
     def receives(self) -> list[Receive]:
         """The receives as objects (the columns are what the analysis itself reads)."""
-        at = [i for i, kind in enumerate(self.tick_kind) if kind == RECEIVE]
-        columns = zip(self.receive_from, self.receive_value, self.receive_enq_ts, at, strict=True)
-        return [Receive(s, v, e, self.tick_ts[i], self.tick_clock[i]) for s, v, e, i in columns]
+        at = np.flatnonzero(self.tick_kind == RECEIVE).tolist()
+        ts, clock = self.tick_ts.tolist(), self.tick_clock.tolist()
+        columns = zip(self.receive_from, self.receive_value.tolist(), self.receive_enq_ts.tolist(), at, strict=True)
+        return [Receive(s, v, e, ts[i], clock[i]) for s, v, e, i in columns]
 
     @cached_property
     def sends(self) -> list[Send]:
-        at = [i for i, kind in enumerate(self.tick_kind) if kind == SEND]
-        columns = zip(self.send_value, self.send_peers, at, strict=True)
-        return [Send(self.tick_ts[i], v, self.peer_sets[p], self.tick_clock[i]) for v, p, i in columns]
+        at = np.flatnonzero(self.tick_kind == SEND).tolist()
+        ts, clock = self.tick_ts.tolist(), self.tick_clock.tolist()
+        columns = zip(self.send_value.tolist(), self.send_peers.tolist(), at, strict=True)
+        return [Send(ts[i], v, self.peer_sets[p], clock[i]) for v, p, i in columns]
 
 
 @dataclass
@@ -188,25 +206,30 @@ def _add_peer_set(to: list[str], codes: dict[tuple[str, ...], int], log: NodeLog
     return why
 
 
-def _chunks(file: BinaryIO) -> Iterator[tuple[list[bytes], int, bool]]:
-    """The file's lines, a chunk at a time: (lines without their newline, number of the first, and
-    whether the last of them is unterminated). A line longer than MAX_LINE is never held whole:
-    it is given as TOO_LONG, the bytes past the bound thrown away as they are read."""
-    number, carry, skipping = 1, b"", False  # carry: the line begun in the last chunk
-    while block := file.read(CHUNK):
-        lines = block.split(b"\n")
-        lines[0] = TOO_LONG if skipping else carry + lines[0]
-        carry = lines.pop()
-        skipping = carry is TOO_LONG or len(carry) > MAX_LINE
-        if skipping:
-            carry = TOO_LONG
-        if lines:
-            if max(map(len, lines)) > MAX_LINE:  # rare: replace the long ones
-                lines = [TOO_LONG if len(line) > MAX_LINE else line for line in lines]
-            yield lines, number, False
-            number += len(lines)
-    if carry:
-        yield [carry], number, True
+def _blocks(file: BinaryIO) -> Iterator[tuple[memoryview | list[bytes], bool]]:
+    """The file a chunk at a time: whole lines as one block (joined by newlines, a view: not
+    copied), or as a list of lines, and whether its last line is unterminated (the file's end). A
+    line longer than MAX_LINE is never held whole: it is given as TOO_LONG, the bytes past the
+    bound thrown away as read."""
+    carry, skipping = b"", False  # carry: the line begun in the last chunk
+    while chunk := file.read(CHUNK):
+        if skipping:  # inside an overlong line: drop its bytes up to its newline
+            cut = chunk.find(b"\n")
+            if cut < 0:
+                continue
+            yield [TOO_LONG], False
+            chunk, skipping = chunk[cut + 1 :], False
+        text = carry + chunk if carry else chunk
+        end = text.rfind(b"\n")
+        whole, carry = (memoryview(text)[:end], text[end + 1 :]) if end >= 0 else (None, text)
+        if len(carry) > MAX_LINE:
+            carry, skipping = b"", True
+        if whole is not None:
+            yield whole, False
+    if skipping:
+        yield [TOO_LONG], True
+    elif carry:
+        yield [carry], True
 
 
 def load_node(path: Path, problems: list[Problem], ids: set[str] | None = None) -> NodeLog | None:
@@ -239,17 +262,19 @@ def read_node(file: BinaryIO, name: str, problems: list[Problem], ids: set[str] 
 
     if ids is None:
         ids = {log.node}
+    reader = _Reader(log, ids, problem)
     try:
-        _parse(file, log, ids, problem)
+        reader.read(file)
     except OSError as error:
         problem(None, f"cannot read: {error.strerror or error}")
+    finally:
+        reader.finish()
     if counted[0]:
         problems.append(Problem(name, None, f"{counted[0]:,} more problems, not listed"))
-    kinds = TICK_KINDS
-    for event in TICK_EVENTS:  # counted here, not per line
-        count = log.tick_kind.count(kinds[event.name])
+    counts = np.bincount(log.tick_kind, minlength=len(KINDS)).tolist()
+    for name_, count in zip(KINDS, counts, strict=True):  # counted here, not per line
         if count:
-            log.events[event.name] = count
+            log.events[name_] = count
     if not log.events:
         problems.append(Problem(name, None, "no usable records"))
         return None
@@ -260,20 +285,124 @@ def read_node(file: BinaryIO, name: str, problems: list[Problem], ids: set[str] 
     return log
 
 
-def _parse(file: BinaryIO, log: NodeLog, ids: set[str], problem: Callable[[int | None, str], None]) -> None:
-    """Every line of `file` into `log`'s columns, or as a problem."""
-    name = log.file
-    decode = orjson.loads  # 0.7 us a line against 2.2 us for json's fastest path (measured)
-    kinds = TICK_KINDS
-    node = log.node
-    top = MAX_CLOCK  # a local: read on every line
-    version = 1  # the format of the current incarnation: its start line's `format`
-    codes: dict[tuple[str, ...], int] = {}
-    tick_ts, tick_clock, tick_queue = log.tick_ts.append, log.tick_clock.append, log.tick_queue.append
-    tick_kind, tick_late = log.tick_kind.append, log.tick_late_ms.append
-    receive_from, receive_value = log.receive_from.append, log.receive_value.append
-    receive_enq, send_value, send_peers = log.receive_enq_ts.append, log.send_value.append, log.send_peers.append
-    for lines, first, unterminated in _chunks(file):
+class _Column:
+    """One column being read: values from the per-line path gathered in a list, blocks' as arrays."""
+
+    def __init__(self, dtype: type[np.generic]) -> None:
+        self.dtype = dtype
+        self.items: list[Any] = []  # kept as the same list: the per-line path binds its append
+        self.pieces: list[np.ndarray] = []
+
+    def flush(self) -> None:
+        if self.items:
+            self.pieces.append(np.array(self.items, dtype=self.dtype))
+            self.items.clear()
+
+    def extend(self, values: np.ndarray) -> None:
+        self.flush()
+        self.pieces.append(values)
+
+    def array(self) -> np.ndarray:
+        """The column, once: its pieces are let go (a column at a time, not the file's all at once)."""
+        self.flush()
+        pieces, self.pieces = self.pieces, []
+        if len(pieces) == 1:
+            return pieces[0].astype(self.dtype, copy=False)
+        return np.concatenate(pieces).astype(self.dtype, copy=False) if pieces else _empty(self.dtype)
+
+
+class _Reader:
+    """One node file's lines into its NodeLog: the per-line path, and blocks read by analysis.bulk."""
+
+    def __init__(self, log: NodeLog, ids: set[str], problem: Callable[[int | None, str], None]) -> None:
+        self.log, self.ids, self.problem = log, ids, problem
+        self.version = 1  # the format of the current incarnation: its start line's `format`
+        self.codes: dict[tuple[str, ...], int] = {}  # each `to` list's index in log.peer_sets
+        self.sources: dict[str, int] = {}  # each `from`'s index in log.sources
+        self.ticks = 0  # tick events so far
+        self.ts, self.late = _Column(np.float64), _Column(np.float64)
+        self.clock, self.queue, self.kind = _Column(np.int64), _Column(np.int64), _Column(np.int64)
+        self.source, self.received, self.enq = _Column(np.int64), _Column(np.int64), _Column(np.float64)
+        self.sent, self.peers = _Column(np.int64), _Column(np.int64)
+
+    def read(self, file: BinaryIO) -> None:
+        number = 1
+        for part, unterminated in _blocks(file):
+            if isinstance(part, memoryview):
+                read = self.block(part, number)
+                if read:
+                    number += read
+                    continue
+                lines = part.tobytes().split(b"\n")
+                if max(map(len, lines)) > MAX_LINE:  # rare: replace the long ones
+                    lines = [TOO_LONG if len(line) > MAX_LINE else line for line in lines]
+            else:
+                lines = part
+            self.lines(lines, number, unterminated)
+            number += len(lines)
+
+    def block(self, block: memoryview, first: int) -> int:
+        """Read `block` (whole lines) through analysis.bulk: how many lines, 0 if it must be read line by line."""
+        found = read_block(block, self.log.node, self.ids, self.codes)
+        if found is None:
+            return 0
+        sources = np.array([self.sources.setdefault(name, len(self.sources)) for name in found.names] + [-1])
+        taken, peers = found.taken(self.codes)
+        rows, lo = taken.size, 0
+        while lo < rows:
+            left = np.flatnonzero(~taken[lo:])
+            k = lo + int(left[0]) if left.size else rows
+            if k > lo:
+                self.extend(found, lo, k, sources, peers)
+            if k < rows:
+                known = len(self.codes)
+                self.lines([block[found.starts[k] : found.ends[k]].tobytes()], first + k, False)
+                if len(self.codes) > known:  # a `to` list admitted: later sends to it are taken too
+                    taken, peers = found.taken(self.codes)
+            lo = k + 1
+        return rows
+
+    def extend(self, found: Block, lo: int, hi: int, sources: IntArray, peers: IntArray) -> None:
+        """Rows lo..hi of `found`, all taken, as tick events."""
+        kind = found.kind[lo:hi].copy()  # copies: the block's own arrays are freed with it
+        receive, send = kind == RECEIVE, kind == SEND
+        self.ts.extend(found.ts[lo:hi].copy())
+        self.clock.extend(found.clock[lo:hi].copy())
+        self.queue.extend(found.queue[lo:hi].copy())
+        self.kind.extend(kind)
+        self.late.extend(found.late_ms[lo:hi].copy())
+        self.source.extend(sources[found.source[lo:hi][receive]])
+        self.received.extend(found.value[lo:hi][receive])
+        self.enq.extend(found.enq_ts[lo:hi][receive])
+        self.sent.extend(found.value[lo:hi][send])
+        self.peers.extend(peers[lo:hi][send])
+        self.ticks += hi - lo
+
+    def finish(self) -> None:
+        """The columns into the log; and the names its codes stand for."""
+        log = self.log
+        log.tick_ts, log.tick_clock, log.tick_queue = self.ts.array(), self.clock.array(), self.queue.array()
+        log.tick_kind, log.tick_late_ms = self.kind.array(), self.late.array()
+        log.receive_source, log.receive_value, log.receive_enq_ts = (
+            self.source.array(),
+            self.received.array(),
+            self.enq.array(),
+        )
+        log.send_value, log.send_peers = self.sent.array(), self.peers.array()
+        log.sources = list(self.sources)
+
+    def lines(self, lines: list[bytes], first: int, unterminated: bool) -> None:
+        """Every line into the log's columns, or as a problem: the per-line path."""
+        log, ids, problem, codes, sources = self.log, self.ids, self.problem, self.codes, self.sources
+        name, node = log.file, log.node
+        decode = orjson.loads  # 0.7 us a line against 2.2 us for json's fastest path (measured)
+        kinds = TICK_KINDS
+        top = MAX_CLOCK  # a local: read on every line
+        version, ticks = self.version, self.ticks
+        tick_ts, tick_clock, tick_queue = self.ts.items.append, self.clock.items.append, self.queue.items.append
+        tick_kind, tick_late = self.kind.items.append, self.late.items.append
+        receive_from, receive_value = self.source.items.append, self.received.items.append
+        receive_enq, send_value, send_peers = self.enq.items.append, self.sent.items.append, self.peers.items.append
         for number, line in enumerate(lines, first):
             try:
                 record = decode(line)
@@ -337,8 +466,11 @@ def _parse(file: BinaryIO, log: NodeLog, ids: set[str], problem: Callable[[int |
                 tick_queue(queue)
                 tick_kind(kind)
                 tick_late(late)
+                ticks += 1
                 if kind == RECEIVE:
-                    receive_from(record["from"])
+                    sender = record["from"]
+                    code = sources.get(sender)
+                    receive_from(sources.setdefault(sender, len(sources)) if code is None else code)
                     receive_value(record["value"])
                     receive_enq(record["enq_ts"])
                 elif kind == SEND:
@@ -357,21 +489,22 @@ def _parse(file: BinaryIO, log: NodeLog, ids: set[str], problem: Callable[[int |
                 continue
             event = record["event"]
             log.events[event] += 1
-            log.marks.append((len(log.tick_ts), record["clock"]))
+            log.marks.append((ticks, record["clock"]))
             if event == "start":
                 if own > FORMAT:
                     problem(number, f"log format {own}: newer than this analysis ({FORMAT})")
                 if log.starts:
-                    log.restarts.append(len(log.tick_ts))
+                    log.restarts.append(ticks)
                 log.starts.append(record)
                 version = own
             elif event == "drop":
                 log.drops.append((record["to"], record["value"], record["reason"]))
-                log.drop_at.append(len(log.tick_ts))
+                log.drop_at.append(ticks)
             elif event == "stop":
                 log.stops.append(record)
             elif event == "stall":
                 log.stalls.append(record)
+        self.version, self.ticks = version, ticks
 
 
 def _read_info(folder: Path, problems: list[Problem]) -> dict[str, Any]:

@@ -107,12 +107,10 @@ class Matching:
 
 def _by_sender(log: NodeLog) -> dict[str, IntArray]:
     """A node's receives grouped by who they say they are from: indices, in order."""
-    if not log.receive_from:
-        return {}
-    names, inverse = np.unique(np.asarray(log.receive_from, dtype=str), return_inverse=True)
-    order = np.argsort(inverse, kind="stable")
-    bounds = np.searchsorted(inverse[order], np.arange(names.size + 1))
-    return {str(name): order[bounds[i] : bounds[i + 1]] for i, name in enumerate(names)}
+    order = np.argsort(log.receive_source, kind="stable")
+    bounds = np.searchsorted(log.receive_source[order], np.arange(len(log.sources) + 1))
+    groups = {log.sources[i]: order[bounds[i] : bounds[i + 1]] for i in range(len(log.sources))}
+    return {name: group for name, group in sorted(groups.items()) if group.size}
 
 
 def sends_to(sender: NodeLog, cols: Columns, receiver: str) -> IntArray:

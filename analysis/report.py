@@ -106,6 +106,9 @@ def messages_lines(summary: Summary) -> list[str]:
             f"one-way delay send -> receiver's queue: p50 {delay['p50']} ms, p99 {delay['p99']} ms, "
             f"max {delay['max']} ms"
         )
+    offsets = summary.get("clock_offsets")  # null before schema 5
+    if offsets and offsets["warning"]:
+        lines.append(offsets["warning"])
     late = [n["lateness_ms"] for n in summary["nodes"].values() if n["lateness_ms"]["count"]]
     if late:
         worst50 = max(x["p50"] or 0.0 for x in late)

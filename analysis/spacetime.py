@@ -29,6 +29,7 @@ from analysis.columns import FloatArray
 from analysis.loader import INTERNAL, RECEIVE, SEND
 from analysis.metrics import Analysis
 from analysis.plots import node_colours, save_figure, title
+from analysis.window import Window
 
 FILE = "spacetime.png"
 DEFAULT_SECONDS = 10.0
@@ -36,34 +37,7 @@ LABEL_LIMIT = 150  # Lamport clocks written next to the events up to this many e
 ARROW_LIMIT = 600  # messages drawn as arrows with heads up to this many; as thin lines beyond
 DENSE = 3000  # events in the window beyond which marks get small and the plot is rasterized
 DEFAULT_EVENTS = 500  # the default window ends earlier than DEFAULT_SECONDS if it holds more events
-
-Window = tuple[float | None, float | None]
-
-
-def parse_window(text: str) -> Window:
-    """'20:30' -> (20.0, 30.0) seconds since the first tick; a side may be empty ('20:', ':5').
-
-    Raises ValueError with a one-line reason for anything else.
-    """
-    parts = text.split(":")
-    if len(parts) != 2:
-        raise ValueError("expected START:END in seconds since the first tick, e.g. 20:30")
-    bounds: list[float | None] = []
-    for part in parts:
-        if not part.strip():
-            bounds.append(None)
-            continue
-        try:
-            value = float(part)
-        except ValueError:
-            raise ValueError(f"{part.strip()!r} is not a number of seconds (expected START:END, e.g. 20:30)") from None
-        if not math.isfinite(value) or value < 0:
-            raise ValueError(f"{part.strip()!r}: seconds must be finite and not negative")
-        bounds.append(value)
-    start, end = bounds
-    if start is not None and end is not None and end <= start:
-        raise ValueError(f"END ({end:g}) must be after START ({start:g})")
-    return start, end
+MAX_LINES_HEIGHT = 14.0  # inches for the nodes' lines: 1.05 between two, closer past 13 nodes
 
 
 def resolve_window(window: Window | None, span: float, times: FloatArray | None = None) -> tuple[float, float, bool]:
@@ -111,7 +85,8 @@ def write_spacetime(analysis: Analysis, folder: Path, window: Window | None = No
         received_at[mine] = times[i][causality.receive[mine]]
     shown = np.flatnonzero((sent_at <= end) & (received_at >= start))
 
-    fig, ax = plt.subplots(figsize=(12, 1.9 + 1.05 * n))
+    spacing = min(1.05, MAX_LINES_HEIGHT / n)  # inches between two nodes' lines
+    fig, ax = plt.subplots(figsize=(12, 1.9 + spacing * n))
     pad = (end - start) * 0.01
     ax.set_xlim(start - pad, end + pad)
     ax.set_ylim(-0.6, n - 0.35)
@@ -194,7 +169,8 @@ def write_spacetime(analysis: Analysis, folder: Path, window: Window | None = No
     labels = [
         analysis.series[line.node].label if line.node in analysis.series else line.node for line in causality.lines
     ]
-    ax.set_yticks([height[i] for i in range(n)], labels)
+    points = min(10.0, max(4.0, spacing * 72 * 0.7))  # node labels fit their line's spacing
+    ax.set_yticks([height[i] for i in range(n)], labels, fontsize=points)
     for tick, line in zip(ax.get_yticklabels(), causality.lines, strict=True):
         tick.set_color(colours.get(line.node, "#555555"))
     ax.set_xlabel("time since the first tick (s)")
@@ -223,5 +199,10 @@ def write_spacetime(analysis: Analysis, folder: Path, window: Window | None = No
     ]
     ax.legend(handles=handles, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=4, fontsize=8, frameon=False)
     path = folder / FILE
-    save_figure(fig, path, rect=(0, 0.04, 1, 1))
+    # Margins from the widest node label (the other texts are known): no tight_layout, which
+    # measured every text by drawing the figure once more.
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    font = ax.get_yticklabels()[0].get_fontproperties()
+    widest = max(renderer.get_text_width_height_descent(label, font, ismath=False)[0] for label in labels)
+    save_figure(fig, path, margins=(widest / fig.dpi + 0.25, 0.2, 0.85, 0.45))
     return path

@@ -58,6 +58,8 @@ def _upgrade(data: dict[str, Any]) -> dict[str, Any]:
         data["run"].setdefault("clock_bug", None)  # CLOCK_BUG came with schema 4
         data["run"].setdefault("delivery", None)
         data.setdefault("checks", _old_checks(data))
+    if isinstance(data.get("schema"), int) and data["schema"] < 5:
+        data.setdefault("clock_offsets", None)  # not estimated before schema 5
     return data
 
 

@@ -6,6 +6,6 @@ plan), `progress` (the progress lines), `runs` (the nodes at one rate, their row
 `reference` (the reference loops in containers), `ceiling` (the throughput ceiling search),
 `analysis_row` (a simulated run through the analysis), `metrics` (figures from raw logs, through
 the analysis), `machine` (what the suite ran on), `naive` (reference tick loops run in the node
-image), `micro` (a tick's parts in-process), `profile` (where a node's time goes), `report`
-(BENCHMARKS.md).
+image), `micro` (a tick's parts in-process), `profile` (where a node's time goes), `lateness`
+(where its late ticks come from), `report` (BENCHMARKS.md).
 """

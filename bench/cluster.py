@@ -1,4 +1,4 @@
-"""One run of the three nodes through the real compose file, in the suite's compose project, sampled.
+"""One run of the nodes (three, or N from a generated file) through the real compose file, sampled.
 
 A run is `docker compose up --detach --no-build node1 node2 node3` through deploy.compose (init
 runs first as their dependency; the `summary` analysis service is not started), with the rates,
@@ -13,6 +13,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from bench.sampler import ProcessSampler
 from deploy.compose import COMPOSE_FILE, ComposeError, ComposeProject
@@ -23,16 +24,19 @@ NODE_IMAGE = "lamport-node:latest"  # what docker-compose.yml runs
 ANALYSIS_IMAGE = "lamport-analysis:latest"
 
 
-def compose_files(node_image: str | None, raw: Path) -> tuple[str, ...]:
-    """docker-compose.yml; to run the nodes from another image (e.g. an older build, for
-    before/after), plus an override file in `raw` that replaces the image of init and the nodes."""
+def compose_files(
+    node_image: str | None, raw: Path, base: str = COMPOSE_FILE, nodes: tuple[str, ...] = NODES
+) -> tuple[str, ...]:
+    """`base` (docker-compose.yml, or a generated N-node file with services `nodes`); to run the
+    nodes from another image (e.g. an older build, for before/after), plus an override file in
+    `raw` that replaces the image of init and the nodes."""
     if node_image is None:
-        return (COMPOSE_FILE,)
-    override = raw / "compose.node-image.yml"
+        return (base,)
+    override = raw / f"compose.node-image.{len(nodes)}.yml"
     override.parent.mkdir(parents=True, exist_ok=True)
-    services = "".join(f"  {name}:\n    image: {node_image}\n" for name in ("init", *NODES))
+    services = "".join(f"  {name}:\n    image: {node_image}\n" for name in ("init", *nodes))
     override.write_text(f"# written by python -m bench --node-image\nservices:\n{services}")
-    return (COMPOSE_FILE, str(override))
+    return (base, str(override))
 
 
 def build_images() -> None:
@@ -62,44 +66,71 @@ class ClusterRun:
     other_containers: list[str] = field(default_factory=list)  # running beside ours: disturbs timing
 
 
-def run_cluster(logs: Path, env: dict[str, str], timeout: float, output: Path, files: tuple[str, ...]) -> ClusterRun:
-    """Run the nodes until they exit (at most `timeout` s); their compose output goes to `output`."""
+class Watcher(Protocol):
+    """Something else to sample while the nodes run (bench.nodes: their TCP connections)."""
+
+    def start(self, pids: dict[str, int]) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+def run_cluster(
+    logs: Path,
+    env: dict[str, str],
+    timeout: float,
+    output: Path,
+    files: tuple[str, ...],
+    nodes: tuple[str, ...] = NODES,
+    watcher: Watcher | None = None,
+) -> ClusterRun:
+    """Run the nodes (services `nodes` of `files`) until they exit (at most `timeout` s); their
+    compose output goes to `output`."""
     notes: list[str] = []
-    with ComposeProject(logs, env, files=files, services=NODES, name=PROJECT) as project:
+    with ComposeProject(logs, env, files=files, services=nodes, name=PROJECT) as project:
         project.down()  # leftovers of an interrupted suite
         logs.mkdir(parents=True, exist_ok=True)
         run = ClusterRun(launched_at=time.time())
         try:
             project.start("--no-build")
-            pids = _wait_for_pids(project)
+            pids = _wait_for_pids(project, nodes)
             if pids:
                 run.sampler = ProcessSampler(pids)
                 run.sampler.start()
+                if watcher is not None:
+                    watcher.start(pids)
             run.other_containers = other_containers()
-            project.wait_until_exited(("init", *NODES), timeout=timeout, interval=1.0)
+            project.wait_until_exited(("init", *nodes), timeout=timeout, interval=1.0)
         except (ComposeError, TimeoutError) as error:
             notes.append(f"bench: {error}\n")
         finally:
             if run.sampler is not None:
                 run.sampler.stop()
+            if watcher is not None:
+                watcher.stop()
             run.exit_codes = project.exit_codes()
             output.write_text("".join(notes) + project.logs_text())
     return run
 
 
-def _wait_for_pids(project: ComposeProject, timeout: float = 60) -> dict[str, int]:
+def _wait_for_pids(project: ComposeProject, nodes: tuple[str, ...], timeout: float = 60) -> dict[str, int]:
+    """The host PID of every node's main process, {} if one has exited already (a configuration
+    error?: nothing to sample). One `compose ps` and one `docker inspect` per try whatever the
+    number of nodes: one of each per node would keep the CPU busy while twenty nodes connect."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        pids: dict[str, int] = {}
-        for node in NODES:
-            pid = project.pid(node)
-            if pid is None:
-                container = project.states().get(node)
-                if container is not None and container.State == "exited":
-                    return {}  # gone already (a configuration error?): nothing to sample
-                break
-            pids[node] = pid
-        if len(pids) == len(NODES):
-            return pids
+        states = project.states()
+        if any(states[n].State == "exited" for n in nodes if n in states):
+            return {}
+        ids = {n: states[n].ID for n in nodes if n in states and states[n].State == "running"}
+        if len(ids) == len(nodes):
+            result = subprocess.run(
+                ["docker", "inspect", "-f", "{{.State.Pid}}", *(str(i) for i in ids.values())],
+                text=True,
+                capture_output=True,
+                check=False,
+            )
+            found = result.stdout.split()
+            if result.returncode == 0 and len(found) == len(ids) and all(p.isdigit() and int(p) > 0 for p in found):
+                return {n: int(p) for n, p in zip(ids, found, strict=True)}
         time.sleep(0.1)
     return {}

@@ -95,11 +95,8 @@ def before_after(results: dict[str, Any], base: dict[str, Any] | None) -> list[s
     lines = [
         "## Before and after",
         "",
-        f"The same suite on the same machine: before = code `{base['code']}` ({base['date']}, `{base['command']}`), "
-        f"after = code `{code}` ({results['date']}). The before column's node figures are recomputed from its raw "
-        "logs with today's definitions (`python -m bench.baseline`), so both columns use the same matcher and "
-        "percentile; its simulator is that code's own (the loop before the node core ran in virtual time), "
-        "timed the same way as today's.",
+        f"The same suite: before = code `{base['code']}` ({base['date']}, `{base['command']}`), "
+        f"after = code `{code}` ({results['date']}). {base.get('note', '')}".rstrip(),
         "",
         "| figure | before | after |",
         "| --- | ---: | ---: |",

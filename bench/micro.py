@@ -4,8 +4,9 @@
 
 Each figure is the mean over many iterations in this process (host Python, the repository's
 node package), in microseconds: the stock logging path against the node's EventLog, what
-flushing every line costs, the event loop's overhead per tick while catching up, and what one
-sleep/wake-up costs on this machine (the CPU a node spends just to wait for its next deadline).
+flushing every line costs, the event loop's overhead per tick while catching up, what one
+sleep/wake-up costs on this machine (the CPU a node spends just to wait for its next deadline),
+and what an on-time ticker spends per tick at high rates, waking for each tick or for a group.
 """
 
 from __future__ import annotations
@@ -190,12 +191,48 @@ def wake_rows(seconds: float = 1.0) -> list[Row]:
     return rows
 
 
+def on_time_rows(seconds: float = 1.0) -> list[Row]:
+    """An on-time ticker with empty ticks on the node's event loop at 10,000 and 20,000/s: the CPU
+    per tick of waking up for every tick, and for a group of ticks per WAKE_INTERVAL (the node)."""
+    realtime.reduce_timer_slack()
+    rows = []
+    for rate in (10_000, 20_000):
+        for interval in (0.0, ticker.WAKE_INTERVAL):
+            count = int(rate * seconds)
+
+            async def main(rate: int = rate, interval: float = interval, count: int = count) -> None:
+                loop = asyncio.get_running_loop()
+                done: asyncio.Future[None] = loop.create_future()
+                clock = ticker.DeadlineTicker(
+                    realtime.LoopScheduler(loop),
+                    rate,
+                    lambda i, late: None,
+                    lambda *a: None,
+                    lambda: done.set_result(None),
+                    t0=loop.time() + 0.01,
+                    count=count,
+                    wake_interval=interval,
+                )
+                clock.start()
+                await done
+
+            before = resource.getrusage(resource.RUSAGE_SELF)
+            with asyncio.Runner(loop_factory=realtime.new_event_loop) as runner:
+                runner.run(main())
+            after = resource.getrusage(resource.RUSAGE_SELF)
+            cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+            group = ticker.wake_group(rate, interval)
+            what = "a wake-up per tick" if group == 1 else f"a wake-up per {group} ticks (WAKE_INTERVAL)"
+            rows.append({"part": f"on-time empty ticks at {rate}/s, {what}: CPU per tick", "us": cpu / count * 1e6})
+    return rows
+
+
 def run_micro(n: int = 100_000) -> list[Row]:
     saved = (logging._srcfile, logging.logThreads, logging.logProcesses, logging.logMultiprocessing)
     try:
         with tempfile.TemporaryDirectory(prefix="lamport-micro-") as tmp:
             folder = Path(tmp)
-            rows = logging_rows(folder, n) + tick_rows(folder, n) + wake_rows()
+            rows = logging_rows(folder, n) + tick_rows(folder, n) + wake_rows() + on_time_rows()
     finally:
         logging._srcfile, logging.logThreads, logging.logProcesses, logging.logMultiprocessing = saved
     return [{"part": r["part"], "us": round(r["us"], 2)} for r in rows]

@@ -9,14 +9,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deploy.compose import ROOT
+from deploy.stackgen import MAX_NODES, MIN_NODES
 
 RAW = ROOT / "bench" / "raw"  # raw logs and quick-run reports (gitignored)
 PARSE_SECONDS_PER_LINE = 6e-6  # reading the logs back, for the ETA
-SKIPPABLE = ("micro", "profile", "reference", "netdelay", "ceiling", "analysis", "simulator")
+SKIPPABLE = ("micro", "profile", "reference", "netdelay", "ceiling", "nodes", "analysis", "analysis100", "simulator")
 NET_DELAY_MS = 20  # the network delay step: every node's frames held this long (NET_DELAY_MS)
 NET_DELAY_RATE = 100  # ticks/s per node in that step
 CAPACITY_RATE = 200_000  # ticks/s no node can run: it ticks flat out (skipping what it misses)
 CAPACITY_SECONDS = 15.0  # quick: 6
+NODE_COUNTS = [3, 5, 10, 20]  # the many-nodes step (bench.nodes); quick: 3, 10
+NODES_RATE = 1000  # ticks/s of every node in its pinned runs
 
 
 @dataclass
@@ -28,8 +31,13 @@ class Options:
     thread_rates: list[int]
     ceiling_probes: int
     ceiling_duration: float
+    ceiling_runs: int
+    ceiling_p99_ms: float
     capacity_duration: float
     analysis_lines: int
+    node_counts: list[int]
+    nodes_duration: float
+    nodes_rate: int
     profile_rate: int
     profile_duration: float
     threshold: float
@@ -50,6 +58,13 @@ def parse_rates(text: str) -> list[int]:
     return rates
 
 
+def parse_node_counts(text: str) -> list[int]:
+    counts = sorted({int(part) for part in text.split(",") if part.strip()})
+    if not counts or counts[0] < MIN_NODES or counts[-1] > MAX_NODES:
+        raise argparse.ArgumentTypeError(f"node counts must be {MIN_NODES} to {MAX_NODES}: {text!r}")
+    return counts
+
+
 def parse_args(argv: list[str] | None, description: str) -> Options:
     parser = argparse.ArgumentParser(prog="python -m bench", description=description)
     parser.add_argument("--quick", action="store_true", help="short smoke version (about 3 minutes)")
@@ -57,9 +72,18 @@ def parse_args(argv: list[str] | None, description: str) -> Options:
     parser.add_argument("--rates", type=parse_rates, help="ticks/s per node (default 1,6,100,1000,10000)")
     parser.add_argument("--naive-duration", type=float, help="seconds per reference loop run (default 20; quick 4)")
     parser.add_argument("--thread-rates", type=parse_rates, help="rates for the thread loop (default 1000,10000)")
-    parser.add_argument("--ceiling-probes", type=int, help="runs below the capacity (default 3; quick 1)")
-    parser.add_argument("--ceiling-duration", type=float, help="seconds per ceiling probe (default: --duration)")
+    parser.add_argument("--ceiling-probes", type=int, help="rates probed for the ceiling (default 4; quick 1)")
+    parser.add_argument("--ceiling-duration", type=float, help="seconds per ceiling run (default: --duration)")
+    parser.add_argument("--ceiling-runs", type=int, help="runs per ceiling probe, all must pass (default 3; quick 1)")
+    parser.add_argument(
+        "--ceiling-p99-ms", type=float, default=1.0, help="worst node's tick lateness p99 to pass a ceiling run (1)"
+    )
     parser.add_argument("--analysis-lines", type=int, help="lines of the simulated run (default 1000000)")
+    parser.add_argument("--node-counts", type=parse_node_counts, help="many-nodes step: nodes per run (3,5,10,20)")
+    parser.add_argument("--nodes-duration", type=float, help="seconds per many-nodes run (default 30; quick 8)")
+    parser.add_argument(
+        "--nodes-rate", type=int, help=f"ticks/s of the many-nodes step's pinned runs ({NODES_RATE}; 0: none)"
+    )
     parser.add_argument("--threshold", type=float, default=0.999, help="achieved/configured to pass (0.999)")
     parser.add_argument("--no-build", action="store_true", help="use the images as they are")
     parser.add_argument("--node-image", help="run the nodes from this image instead (implies --no-build)")
@@ -71,6 +95,8 @@ def parse_args(argv: list[str] | None, description: str) -> Options:
     parser.add_argument("--results", type=Path, help="default bench/results.json (quick: bench/raw/...)")
     parser.add_argument("--render-only", action="store_true", help="only rewrite the report from the results file")
     args = parser.parse_args(argv)
+    if args.nodes_rate is not None and args.nodes_rate < 0:
+        parser.error(f"--nodes-rate must be 0 (none) or a rate: {args.nodes_rate}")
     quick = bool(args.quick)
     duration = args.duration or (8.0 if quick else 60.0)
     return Options(
@@ -79,10 +105,15 @@ def parse_args(argv: list[str] | None, description: str) -> Options:
         rates=args.rates or ([6, 1000] if quick else [1, 6, 100, 1000, 10000]),
         naive_duration=args.naive_duration or (4.0 if quick else 20.0),
         thread_rates=args.thread_rates or ([1000] if quick else [1000, 10000]),
-        ceiling_probes=args.ceiling_probes if args.ceiling_probes is not None else (1 if quick else 3),
+        ceiling_probes=args.ceiling_probes if args.ceiling_probes is not None else (1 if quick else 4),
         ceiling_duration=args.ceiling_duration or duration,
+        ceiling_runs=args.ceiling_runs or (1 if quick else 3),
+        ceiling_p99_ms=args.ceiling_p99_ms,
         capacity_duration=6.0 if quick else CAPACITY_SECONDS,
         analysis_lines=args.analysis_lines or (100_000 if quick else 1_000_000),
+        node_counts=args.node_counts or ([3, 10] if quick else NODE_COUNTS),
+        nodes_duration=args.nodes_duration or (8.0 if quick else 30.0),
+        nodes_rate=NODES_RATE if args.nodes_rate is None else args.nodes_rate,
         profile_rate=10000,
         profile_duration=3.0 if quick else 10.0,
         threshold=args.threshold,
@@ -99,6 +130,20 @@ def parse_args(argv: list[str] | None, description: str) -> Options:
 
 def node_run_estimate(rate: int, duration: float) -> float:
     return duration + 14 + 3 * rate * duration * PARSE_SECONDS_PER_LINE
+
+
+def many_nodes_estimate(nodes: int, rate: int | None, duration: float) -> float:
+    """Seconds of one many-nodes run, as measured here for 3 to 60 nodes: the run, about 5 s and
+    0.8 s per node to start and stop the containers, the suite reading the logs back, then
+    `python -m analysis` (about 0.3 s per node and 15 us per line); drawn rates average 3.5/s."""
+    lines = nodes * (rate or 3.5) * duration
+    return duration + 5 + 1.1 * nodes + lines * (PARSE_SECONDS_PER_LINE + 15e-6)
+
+
+def many_nodes_runs(options: Options) -> list[tuple[int, int | None]]:
+    """(N, rate) of every many-nodes run, in order: for each N, the drawn rates (None), then the pinned."""
+    rates: list[int | None] = [None] + ([options.nodes_rate] if options.nodes_rate else [])
+    return [(n, rate) for n in options.node_counts for rate in rates]
 
 
 def reference_modes(rate: int, options: Options) -> tuple[str, ...]:
@@ -119,13 +164,20 @@ def plan(options: Options) -> list[tuple[str, float]]:
         for _mode in reference_modes(rate, options):
             steps.append((f"reference loop at {rate}/s", options.naive_duration + 8))
     if "ceiling" not in options.skip:
-        guess = max(options.rates) * 2
-        steps.append(("capacity", node_run_estimate(guess, options.capacity_duration)))
-        steps += [("ceiling probe", node_run_estimate(guess, options.ceiling_duration))] * options.ceiling_probes
+        flat_out, probe = 50_000, 15_000  # ticks/s, for the time reading the logs back takes
+        steps.append(("capacity", node_run_estimate(flat_out, options.capacity_duration)))
+        steps.append(("rate-only run", node_run_estimate(flat_out, options.ceiling_duration)))
+        runs = options.ceiling_runs * node_run_estimate(probe, options.ceiling_duration)
+        steps += [("ceiling probe", runs)] * options.ceiling_probes
     if "netdelay" not in options.skip:
         steps.append(("nodes with NET_DELAY_MS", node_run_estimate(NET_DELAY_RATE, options.duration)))
+    if "nodes" not in options.skip:
+        estimate = sum(many_nodes_estimate(n, r, options.nodes_duration) for n, r in many_nodes_runs(options))
+        steps.append(("many nodes", estimate))
     if "analysis" not in options.skip:
         steps.append((f"analysis of {options.analysis_lines:,} lines", 15 + options.analysis_lines * 3e-5))
+    if "analysis100" not in options.skip:
+        steps.append(("analysis of 100 nodes", 20.0))
     if "simulator" not in options.skip:
-        steps.append(("simulator speed", 30.0))
+        steps.append(("simulator speed", 360.0))  # bench.simspeed: 1,000 nodes take most of it
     return steps

@@ -19,12 +19,12 @@ import socket
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.metrics import analyse_run
-from deploy.compose import ROOT
-
+# Only the standard library at the top: a child imports `node` from the checkout it measures.
+ROOT = Path(__file__).resolve().parents[1]
 IDS = ("node1", "node2", "node3")
 
 # (label, how to combine, (file suffix or "~" for built-ins, function name prefix) ...). Times are
@@ -65,6 +65,8 @@ def profile_cluster(rate: int, duration: float, folder: Path, code: Path = ROOT)
     """Run the three processes; return node1's profile shares and every node's rate ratio.
 
     `code`: the checkout whose `node` package runs (another worktree, for before/after)."""
+    from bench.metrics import analyse_run  # noqa: PLC0415 (not in a child: see the imports)
+
     ports = dict(zip(IDS, free_ports(3), strict=True))
     processes = []
     for node in IDS:
@@ -78,12 +80,21 @@ def profile_cluster(rate: int, duration: float, folder: Path, code: Path = ROOT)
             "CLOCK_RATE": str(rate),
             "DURATION": str(duration),
             "SEED": "1",
-            "PYTHONPATH": str(ROOT),  # bench itself; `node` comes from `code` (the working directory)
+            "PYTHONPATH": str(code),
         }
-        command = [sys.executable, "-m", "node"]
-        if node == "node1":
-            command = [sys.executable, "-m", "bench.profile", "--child", str(folder / "node1.prof")]
-        processes.append(subprocess.Popen(command, env=env, cwd=code, stdout=subprocess.DEVNULL))
+        command, cwd = [sys.executable, "-m", "node"], code
+        if node == "node1":  # bench from here, `node` from `code` (node_child)
+            command = [
+                sys.executable,
+                "-m",
+                "bench.profile",
+                "--child",
+                str(folder / "node1.prof"),
+                "--code",
+                str(code),
+            ]
+            env["PYTHONPATH"], cwd = str(ROOT), ROOT
+        processes.append(subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.DEVNULL))
     codes = [p.wait(timeout=duration + 120) for p in processes]
     stats = pstats.Stats(str(folder / "node1.prof"))
     timing = analyse_run(folder / "profile", duration)
@@ -113,18 +124,32 @@ def shares(stats: pstats.Stats) -> list[dict[str, Any]]:
     return rows
 
 
-def _child(out: str) -> int:
-    """node1: `python -m node` under cProfile, writing the profile even when it exits."""
-    from node.__main__ import main  # noqa: PLC0415 (the node package of the working directory)
+def node_child(code: Path, before_exit: Callable[[], None]) -> int:
+    """Run `python -m node` of the checkout `code` in this process; `before_exit` runs just before
+    it ends its process (with os._exit, which skips every `finally` and atexit handler)."""
+    sys.path.insert(0, str(code))
+    from node import __main__ as entry  # noqa: PLC0415 (the node package of `code`)
 
+    real_exit = os._exit
+
+    def exit_after(status: int) -> None:
+        before_exit()
+        real_exit(status)
+
+    setattr(os, "_exit", exit_after)  # noqa: B010 - os._exit is what the node calls
+    return entry.main()
+
+
+def _child(out: str, code: Path) -> int:
+    """node1 under cProfile, its profile written when it exits."""
     profiler = cProfile.Profile()
-    profiler.enable()
-    try:
-        code = main()
-    finally:
+
+    def dump() -> None:
         profiler.disable()
         profiler.dump_stats(out)
-    return code
+
+    profiler.enable()
+    return node_child(code, dump)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -135,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        return _child(args.child)
+        return _child(args.child, args.code)
     with tempfile.TemporaryDirectory(prefix="lamport-profile-") as tmp:
         result = profile_cluster(args.rate, args.duration, Path(tmp), args.code.resolve())
     print(json.dumps(result, indent=2))

@@ -1,4 +1,5 @@
-"""The suite's progress on the terminal: one line per step, with its estimate and the suite's ETA."""
+"""The suite's progress on the terminal: one line per step, with its estimate and the suite's ETA, and
+one per part of a long step (the many-nodes runs), with the ETA from there."""
 
 from __future__ import annotations
 
@@ -23,16 +24,29 @@ class Progress:
     def step(self, name: str) -> None:
         self.index += 1
         elapsed = time.monotonic() - self.started
-        remaining = sum(e for _, e in self.estimates[self.index - 1 :])
-        # How the finished steps compared with their estimates, once there is enough to judge by.
-        pace = min(max(elapsed / self.done_estimate, 0.8), 1.5) if self.done_estimate > 120 else 1.0
-        eta = remaining * pace
-        finish = (dt.datetime.now() + dt.timedelta(seconds=eta)).strftime("%H:%M")
+        estimate = self.estimates[self.index - 1][1]
+        total = len(self.estimates)
         print(
-            f"[{self.index:2d}/{len(self.estimates)}] {clock(elapsed)} {name}  "
-            f"(about {clock(self.estimates[self.index - 1][1])}; ETA {clock(eta)} left, done ~{finish})",
+            f"[{self.index:{len(str(total))}d}/{total}] {clock(elapsed)} {name}  "
+            f"(about {clock(estimate)}; {self.eta(estimate)})",
             flush=True,
         )
+
+    def part(self, name: str, left: float) -> None:
+        """A line inside the current step as one of its parts starts (e.g. 'run 2/8: ...'), with
+        `left` s of the step's estimate still to go, this part included."""
+        say(f"{name}  ({self.eta(left)})")
+
+    def eta(self, left: float) -> str:
+        """'ETA m:ss left, done ~HH:MM' with `left` s of the current step to go, then the later steps."""
+        elapsed = time.monotonic() - self.started
+        # How the work done so far (finished steps, and this step's parts before `left`) compared
+        # with its estimates, once there is enough to judge by.
+        done = self.done_estimate + max(self.estimates[self.index - 1][1] - left, 0.0)
+        pace = min(max(elapsed / done, 0.8), 1.5) if done > 120 else 1.0
+        eta = (left + sum(e for _, e in self.estimates[self.index :])) * pace
+        finish = (dt.datetime.now() + dt.timedelta(seconds=eta)).strftime("%H:%M")
+        return f"ETA {clock(eta)} left, done ~{finish}"
 
     def finished(self) -> None:
         self.done_estimate += self.estimates[self.index - 1][1]

@@ -7,19 +7,23 @@ Steps, in order (one progress line each, with an ETA):
   3. per rate: the three nodes in containers for DURATION s (rate fidelity, lateness, message
      latency, start-up, CPU and memory), then the reference loops (bench.naive) in containers
      of the node image at the same rate;
-  4. the throughput ceiling: the nodes' flat-out capacity, then runs of DURATION s below it,
-     bisecting between the best rate all three held and the lowest one they did not;
+  4. the throughput ceiling (bench.ceiling): the nodes' flat-out capacity and one run at 80 % of
+     it (rate-only figures), then probes from 10,000/s: a rate passes when all three hold it and
+     start their ticks on time (p99 <= 1 ms) in each of three runs;
   5. the nodes with NET_DELAY_MS set (message latency with the configured network delay);
-  6. a 1M-line simulated run through `python -m analysis`;
-  7. the simulator's speed (bench.simspeed), in this process;
-  8. BENCHMARKS.md and bench/results.json.
+  6. many nodes (bench.nodes): N = 3, 5, 10, 20 containers, at the drawn rates and pinned to
+     1000/s, a progress line per run;
+  7. a 1M-line simulated run through `python -m analysis`, against a json.loads loop over its
+     lines (bench.analysis_row), then a 100-node simulated run through it;
+  8. the simulator's speed (bench.simspeed), in this process;
+  9. BENCHMARKS.md and bench/results.json.
 Raw logs go to bench/raw/ (gitignored) and are deleted after each step unless --keep-logs.
 While it runs, everything else the machine does is measured too ("rest of the machine"): other
 work running at the same time shows there instead of silently lowering the figures.
 
 This module runs the steps in order and writes the results; each step's work is in its own
 module: bench.options (command line, plan), bench.progress, bench.runs and bench.cluster (the
-nodes), bench.reference, bench.ceiling, bench.analysis_row, bench.report (BENCHMARKS.md).
+nodes), bench.reference, bench.ceiling, bench.nodes, bench.analysis_row, bench.report (BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -35,9 +39,10 @@ from typing import Any
 
 from analysis.summaryfile import finite_json
 from bench import cluster, machine, report
-from bench.analysis_row import measure_analysis
+from bench.analysis_row import measure_analysis, measure_many_nodes
 from bench.ceiling import search
 from bench.micro import run_micro
+from bench.nodes import measure_nodes
 from bench.options import NET_DELAY_MS, NET_DELAY_RATE, RAW, Options, parse_args, plan, reference_modes
 from bench.profile import profile_cluster
 from bench.progress import Progress, clock, say
@@ -69,10 +74,19 @@ def main(argv: list[str] | None = None) -> int:
             f"nodes at {NET_DELAY_RATE}/s with NET_DELAY_MS={NET_DELAY_MS} for {options.duration:g} s",
             partial(net_delay, options),
         )
+    if "nodes" not in options.skip:
+        results["many_nodes"] = progress.run(
+            f"many nodes: {options.node_counts} containers, {options.nodes_duration:g} s per run",
+            partial(measure_nodes, options, progress),
+        )
     if "analysis" not in options.skip:
         results["analysis"] = progress.run(
             f"analysis: {options.analysis_lines:,} simulated lines -> summary + plots",
             partial(measure_analysis, options),
+        )
+    if "analysis100" not in options.skip:
+        results["analysis_many_nodes"] = progress.run(
+            "analysis: a 100-node simulated run -> every output", partial(measure_many_nodes, options)
         )
     if "simulator" not in options.skip:
         results["simulator"] = progress.run("simulator speed (in this process)", simulator)
@@ -116,6 +130,8 @@ def header(options: Options, progress: Progress) -> dict[str, Any]:
             "thread_rates": options.thread_rates,
             "ceiling_probes": options.ceiling_probes,
             "ceiling_duration_s": options.ceiling_duration,
+            "ceiling_runs": options.ceiling_runs,
+            "ceiling_p99_ms": options.ceiling_p99_ms,
             "threshold": options.threshold,
             "seed": int(SEED),
             "max_event_num": int(env["MAX_EVENT_NUM"]),

@@ -21,7 +21,6 @@ import shutil
 import subprocess
 import sys
 import tarfile
-import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from analysis.api import analyse_folder
+from bench.progress import Progress
 from deploy.compose import COMPOSE_FILE, ROOT, ComposeError, ComposeProject
 from experiments.configs import Config, ExperimentSet, run_seed
 from experiments.container_faults import CUT_REFUSED, Driver, FaultError
@@ -267,19 +267,14 @@ def run_set(planned: list[PlannedRun], work: Path, results: Path, about: Experim
     results.mkdir(parents=True, exist_ok=True)
     code, host = code_version(), machine(about.engine)
     failures: list[str] = []
-    started = time.monotonic()
-    # First estimate: containers start and stop in about 8 s; the simulator takes well under one.
-    per_run = (planned[0].duration + 8 if about.engine == "containers" else 0.5) if planned else 0
+    # First estimates: containers start and stop in about 8 s; the simulator takes well under one.
+    progress = Progress([(p.run_id, p.duration + 8 if about.engine == "containers" else 0.5) for p in planned])
     engine: AbstractContextManager[RunOne] = nullcontext(simulate_one)
     if about.engine == "containers":
         engine = container_engine(planned, project_name(about.name))
     with engine as run:
-        for n, p in enumerate(planned, 1):
-            eta = datetime.fromtimestamp(time.time() + per_run * (len(planned) - n + 1), UTC).strftime("%H:%M:%S UTC")
-            print(
-                f"[{n}/{len(planned)}] {p.run_id}: seed {p.seed}, {p.duration:g} s ... (set done about {eta})",
-                flush=True,
-            )
+        for p in planned:
+            progress.step(f"{p.run_id}: seed {p.seed}, {p.duration:g} s")
             ran, load = datetime.now(UTC).isoformat(timespec="seconds"), load_average()
             outcome = run(p, logs)
             failure = outcome.failure or analyse_and_keep(p.run_id, p.index == 1, logs, results)
@@ -289,7 +284,7 @@ def run_set(planned: list[PlannedRun], work: Path, results: Path, about: Experim
             provenance = {"code": code, "machine": host, "load": {"start": load, "end": load_average()}}
             entry = index_entry(p, about, ran, failure is not None, provenance, outcome.faults_applied)
             write_index([entry], results, about)
-            per_run = (time.monotonic() - started) / n
+            progress.finished()
     archives = archive_logs(planned, logs, results)
     kept = ", ".join(str(a.relative_to(results)) for a in archives)
     print(f"raw logs: {'kept in ' + kept if archives else 'not kept (over 5 MB compressed)'}")

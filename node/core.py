@@ -40,7 +40,7 @@ from node.schema import (
     Event,
 )
 from node.status import StatusLines
-from node.ticker import DeadlineTicker, ms, tick_count
+from node.ticker import WAKE_INTERVAL, DeadlineTicker, ms, tick_count
 
 SIGNAL_DRAIN_SECONDS = 0.5  # on SIGTERM, peers are stopping too: their EOFs come at once
 EXIT_OK, EXIT_FAILED = 0, 1
@@ -169,8 +169,17 @@ class NodeCore:
                 self.stop_reason = "duration"
                 return
         now = self.scheduler.now()
+        # Waking up costs CPU only in real time: the simulator wakes for every tick (none late).
+        wake = WAKE_INTERVAL if self.time_kind == "real" else 0.0
         self.ticker = DeadlineTicker(
-            self.scheduler, self.rate, self.tick, self._on_stall, self._process.wake, t0=now, count=count
+            self.scheduler,
+            self.rate,
+            self.tick,
+            self._on_stall,
+            self._process.wake,
+            t0=now,
+            count=count,
+            wake_interval=wake,
         )
         planned = "until stopped" if count is None else f"{count} ticks in {self.config.duration:g} s"
         start = "ticking" if self.run_started_at is not None else "all peers connected: ticking"

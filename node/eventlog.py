@@ -20,20 +20,25 @@ LogRecord per line), python-json-logger's JsonFormatter without its search for L
 (our dict is the whole line), one reused JSON encoder instead of a new one per line, and a
 handler that writes the encoded line with os.write instead of a text stream plus flush.
 The bytes of a line are exactly what the stock JsonFormatter writes (tests/unit/test_eventlog.py).
+
+The simulator writes the same lines, a million in seconds, through `LineBatch`: the same bytes
+(tests/unit/test_eventlog.py compares them for every event), formatted a batch at a time.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import math
 import os
 import re
 from bisect import bisect_left
 from collections import defaultdict, deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from pythonjsonlogger.json import JsonEncoder, JsonFormatter
 
@@ -41,6 +46,12 @@ from node.config import DEFAULTS, NODE_ID_PATTERN
 from node.interfaces import LogCorruptError, LogWriteError, Resume
 from node.linkrules import unacked_limit
 from node.schema import COMMON, DROP, EVENTS, INTERNAL, RECEIVE, SEND, START, TICK_EVENTS, Event, record_problem
+
+_bulk_dumps: Callable[[Any], bytes] | None
+try:  # LineBatch's numbers, all at once; the node image has no orjson and never batches lines
+    from orjson import dumps as _bulk_dumps
+except ModuleNotFoundError:  # pragma: no cover - the exact per-number path below is used instead
+    _bulk_dumps = None
 
 # One encoder for every line: json.dumps(obj, cls=...) builds a new encoder object per call.
 # python-json-logger's own encoder class, so unusual values are encoded the way it would.
@@ -133,6 +144,185 @@ class EventLog:
 
     def close(self) -> None:
         self._handler.close()
+
+
+# -- the simulator's writer: the same lines, formatted a batch at a time ---------------------------
+# Formatting a line at a time (a dict and the encoder, or even one f-string) costs the simulator
+# more than simulating the event, and most of it is the shortest repr of each float (a microsecond
+# for a 17-digit one). A LineBatch keeps per line only a %-template (the line without its numbers:
+# the node ids in it are fixed per event and peer set, so each template is made once) and appends
+# the numbers to one flat list; `take` converts them all at once and fills every template with one
+# `%`. Numbers are orjson's text where it is the same as json's (shortest round-trip digits, as
+# float.__repr__): not exponents (json writes 1e-05 where orjson writes 0.00001), not null, true or
+# false; those few are encoded one by one.
+
+
+def _number_text(number: Any) -> bytes:
+    """`number` as the log's encoder writes it, one at a time (exact for anything)."""
+    kind = type(number)
+    if kind is int or (kind is float and -math.inf < number < math.inf):
+        return repr(number).encode()  # what json writes for them, at a fraction of its cost
+    return _ENCODER.encode(number).encode()
+
+
+def number_texts(numbers: list[Any]) -> list[bytes]:
+    """Each of `numbers` as the log's encoder writes it (json.dumps' text for ints and floats)."""
+    if _bulk_dumps is None or not numbers:
+        return [_number_text(n) for n in numbers]
+    try:
+        raw = _bulk_dumps(numbers)
+    except TypeError:  # an integer beyond 64 bits, or something else than a number
+        return [_number_text(n) for n in numbers]
+    texts = raw[1:-1].split(b",")
+    if len(texts) != len(numbers):  # a string with a comma in it
+        return [_number_text(n) for n in numbers]
+    if b"e" in raw or b"n" in raw or b'"' in raw or b"0.0000" in raw:  # rare: look closer
+        for i, text in enumerate(texts):
+            if b"e" in text or b"n" in text or text[:1] == b'"' or text.lstrip(b"-").startswith(b"0.0000"):
+                texts[i] = _number_text(numbers[i])
+    return texts
+
+
+def _encoded(value: Any) -> bytes:
+    """`value` as the log's encoder writes it, ready to stand in a %-template."""
+    return _ENCODER.encode(value).encode().replace(b"%", b"%%")
+
+
+def _add_source(events: tuple[Event, ...]) -> str:
+    """The source of LineBatch's `add`: one branch per event whose fields are numbers and node ids
+    (the rest go whole to `other`), generated from node.schema as dataclasses generates __init__."""
+    lines = ["def make(heads, pieces, miss, other, t_append, t_extend, n_extend, t_list, limit, full):"]
+    for i, event in enumerate(events):
+        lines.append(f"    H{i} = heads[{i}]")
+        lines += [f"    P{i}_{j} = pieces[{i}][{j}]" for j in range(len(_id_fields(event)))]
+    lines += ["    def add(event, ts, clock, queue, v):"]
+    for i, event in enumerate(events):
+        numbers = [f"v[{k}]" for k, f in enumerate(event.fields) if f.type in _NUMBER_TYPES]
+        ids = _id_fields(event)
+        lines.append(f"        {'if' if i == 0 else 'elif'} event is E{i}:")
+        if ids:
+            parts = "".join(f", P{i}_{j}[v[{k}]]" for j, k in enumerate(ids))
+            lines += [
+                "            try:",
+                f"                t_extend((H{i}{parts}))",
+                "            except (KeyError, TypeError):  # node ids not seen yet (or peers in a list)",
+                f"                t_extend(miss({i}, v))",
+            ]
+        else:
+            lines.append(f"            t_append(H{i})")
+        lines.append(f"            n_extend((ts, clock, queue{''.join(', ' + n for n in numbers)}))")
+    lines += [
+        "        else:",
+        "            t_append(other(event, ts, clock, queue, v))",
+        "        if len(t_list) >= limit:",
+        "            full()",
+        "    return add",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+_NUMBER_TYPES = ("int", "number")
+_ID_TYPES = ("node", "nodes")
+
+
+def _id_fields(event: Event) -> list[int]:
+    """Where `event`'s line names nodes besides its own: the indexes of those fields."""
+    return [k for k, f in enumerate(event.fields) if f.type in _ID_TYPES]
+
+
+def _line_parts(event: Event, node: str) -> list[bytes]:
+    """`event`'s line of `node`, %b for each number, cut at each field naming nodes: the head (up
+    to the first such value), then for each of those fields the text after its value."""
+    parts, text = (
+        [],
+        b"{" + b", ".join([b'"ts": %b', b'"node": ' + _encoded(node), b'"event": ' + _encoded(event.name)]),
+    )
+    text += b', "clock": %b, "queue": %b'
+    for f in event.fields:
+        text += b", " + _encoded(f.name) + b": "
+        if f.type in _ID_TYPES:
+            parts.append(text)
+            text = b""
+        else:
+            text += b"%b"
+    return [*parts, text + b"}\n"]
+
+
+def _id_text(kind: str, value: Any) -> bytes:
+    """A node id ("node") or a list of them ("nodes") as the log's encoder writes it."""
+    return b"[" + b", ".join(_encoded(p) for p in value) + b"]" if kind == "nodes" else _encoded(value)
+
+
+# Events LineBatch templates, the most frequent first (one identity test each on the way).
+_TEMPLATED = tuple(
+    sorted(
+        (e for e in EVENTS.values() if all(f.type in _NUMBER_TYPES + _ID_TYPES for f in e.fields)),
+        key=lambda e: (INTERNAL, RECEIVE, SEND, e).index(e),
+    )
+)
+_MAKE_ADD = compile(_add_source(_TEMPLATED), "<node.eventlog.LineBatch.add>", "exec")
+
+
+class LineBatch:
+    """One node's lines, collected and formatted a batch at a time, byte for byte those EventLog
+    writes. `add(event, ts, clock, queue, values)` is a LogSink's write (a "nodes" value a tuple);
+    once `limit` pieces wait (a line is one, or two if it names nodes) it calls `full()`;
+    `take()` gives the lines and empties the batch.
+
+    A line is its template's pieces: the head, fixed per node and event, then for each field naming
+    nodes its value's text and what follows, the same for every node: so they are made once per
+    process, not once per node and peer (a million of them for 1,000 nodes)."""
+
+    # per event, per field naming nodes: value -> its text and the rest of the template after it
+    _PIECES: ClassVar[list[list[dict[Any, bytes]]]] = [[{} for _ in _id_fields(e)] for e in _TEMPLATED]
+
+    def __init__(self, node: str, limit: int, full: Callable[[], None]) -> None:
+        self.node = node
+        self._templates: list[bytes] = []
+        self._numbers: list[Any] = []
+        self._heads = [_line_parts(e, node)[0] for e in _TEMPLATED]
+        namespace: dict[str, Any] = {f"E{i}": e for i, e in enumerate(_TEMPLATED)}
+        exec(_MAKE_ADD, namespace)
+        self.add: Callable[[Event, float, int, int, tuple[Any, ...]], None] = namespace["make"](
+            self._heads,
+            self._PIECES,
+            self._miss,
+            self._other,
+            self._templates.append,
+            self._templates.extend,
+            self._numbers.extend,
+            self._templates,
+            limit,
+            full,
+        )
+
+    def _miss(self, index: int, values: tuple[Any, ...]) -> tuple[bytes, ...]:
+        """The pieces of a line naming nodes not seen yet, made (and kept, unless a list)."""
+        event = _TEMPLATED[index]
+        if len(values) != len(event.fields):
+            raise TypeError(f"{event.name}: {len(values)} values for {len(event.fields)} fields")
+        tails = _line_parts(event, self.node)[1:]
+        pieces = [self._heads[index]]
+        for j, k in enumerate(_id_fields(event)):
+            piece = _id_text(event.fields[k].type, values[k]) + tails[j]
+            with contextlib.suppress(TypeError):  # peers in a list are not kept
+                piece = self._PIECES[index][j].setdefault(values[k], piece)
+            pieces.append(piece)
+        return tuple(pieces)
+
+    def _other(self, event: Event, ts: float, clock: int, queue: int, values: tuple[Any, ...]) -> bytes:
+        """A line with text or objects in it (rare: start, stop, drop, ...), encoded whole now."""
+        return _encoded(event.record(ts, self.node, clock, queue, values)) + b"\n"
+
+    def take(self) -> bytes:
+        """Every line added since the last take, as the file holds them."""
+        templates, numbers = self._templates, self._numbers
+        if not templates:
+            return b""
+        text = b"".join(templates) % tuple(number_texts(numbers))
+        templates.clear()  # the same lists: `add` holds them
+        numbers.clear()
+        return text
 
 
 class Progress:

@@ -28,6 +28,7 @@ from node.interfaces import TransportEvents
 from node.linkrules import unacked_limit
 from node.model import node_seed
 from node.network import Network
+from node.ticker import WAKE_INTERVAL
 
 _PR_SET_TIMERSLACK = 29
 
@@ -43,7 +44,13 @@ class PreciseSelector(selectors.EpollSelector):
 
     Linux adds slack of 0.1% of the timeout to every wait (1 ms late on a 1 s wait; measured p50
     0.58 ms at 3 ticks/s), on top of the thread's timer slack. So a long wait is split: most of it
-    first, then the last stretch, whose slack is a few microseconds.
+    first, then the last stretch, whose slack is a few microseconds. When select() says nothing is
+    ready, epoll is not asked either.
+
+    A wait shorter than node.ticker.WAKE_INTERVAL listens to no socket (`listens`): a frame that
+    arrives meanwhile is read when the wait ends, at most that much later, instead of costing a
+    wake-up of its own and a second sleep (a wake-up costs 20-40 us of CPU in this VM; at 20,000
+    ticks/s a quarter of the loop's wake-ups were frames arriving; bench/findings.md section 9).
     """
 
     FINAL_STEP = 0.002  # seconds
@@ -51,11 +58,22 @@ class PreciseSelector(selectors.EpollSelector):
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
         if timeout is None or timeout <= 0:
             return super().select(timeout)  # no deadline to keep: epoll alone
+        if not listens(timeout):
+            self._sleep(timeout)
+            return super().select(0)
         deadline = time.monotonic() + timeout
         first = timeout - max(self.FINAL_STEP, timeout * 0.002)
-        if not (first > 0 and self._wait(first)):
-            self._wait(deadline - time.monotonic())
+        if not (first > 0 and self._wait(first)) and not self._wait(deadline - time.monotonic()):
+            # The timeout passed with nothing ready (most wake-ups at high rates): no epoll_wait,
+            # a system call less (4-6 us of CPU per wake-up here, bench/findings.md section 9).
+            return []
         return super().select(0)
+
+    @staticmethod
+    def _sleep(seconds: float) -> None:
+        """Sleep `seconds` (microsecond timeout), whatever becomes ready meanwhile (a signal's
+        handler runs from the wakeup fd, read right after: at most WAKE_INTERVAL later)."""
+        select.select([], [], [], seconds)
 
     def _wait(self, seconds: float) -> bool:
         """Whether any watched descriptor became ready within `seconds` (microsecond timeout)."""
@@ -64,6 +82,11 @@ class PreciseSelector(selectors.EpollSelector):
         except InterruptedError:
             return True  # a signal: let the loop look (its handlers run from the wakeup fd)
         return bool(ready)
+
+
+def listens(timeout: float) -> bool:
+    """Whether a wait of `timeout` seconds also watches the sockets (else it only sleeps)."""
+    return timeout >= WAKE_INTERVAL
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:

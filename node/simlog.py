@@ -4,18 +4,18 @@ A `SimLog` is one node's log across its incarnations (its disk): a restarted nod
 it what a real node reads back from its file (node.eventlog.Progress, fed line by line as it is
 written: the same Resume for the same lines). Where the lines go is the
 `Output`: nowhere (speed runs), to a callback as dicts (tests, benchmarks), or into one
-`<node>.jsonl` per node, formatted by node.schema's generated formatters (the same bytes
-json.dumps would write, without building a dict per line) and written in batches.
+`<node>.jsonl` per node: the bytes a real node writes, formatted and written a batch at a time
+(node.eventlog.LineBatch), with a bound on the lines waiting across all nodes.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
-from node.eventlog import DEFAULT_KEEP, Progress
+from node.eventlog import DEFAULT_KEEP, LineBatch, Progress
 from node.interfaces import Resume
 from node.schema import DROP, INTERNAL, RECEIVE, SEND, Event
 
@@ -80,40 +80,26 @@ def record_output(sink: Callable[[str, dict[str, Any]], None]) -> Output:
 
 
 class JsonLinesOutput:
-    """One `<node>.jsonl` per node; lines collected per node and written in batches."""
+    """One `<node>.jsonl` per node; each node's lines formatted and written a batch at a time."""
 
-    BATCH = 8192  # lines per node between writes
+    # Lines a node's batch holds before it is written: small enough that formatting one stays in
+    # the processor's cache (measured: 680 ns a line at 1,024-4,096 lines, 930 at 65,536), and at
+    # most PENDING across all nodes (1,000 nodes: 64 each), but never fewer than MIN_BATCH.
+    BATCH = 2048
+    PENDING = 1 << 16
+    MIN_BATCH = 64
 
     def __init__(self, folder: Path, node_ids: tuple[str, ...]) -> None:
         folder.mkdir(parents=True, exist_ok=True)
-        self.files: dict[str, IO[str]] = {n: (folder / f"{n}.jsonl").open("w", encoding="utf-8") for n in node_ids}
-        self.pending: dict[str, list[str]] = {n: [] for n in node_ids}
-        self._formatters: dict[tuple[str, str], Callable[[float, int, int, tuple[Any, ...]], str] | None] = {}
-        self.lines = 0
+        self.files: dict[str, IO[bytes]] = {n: (folder / f"{n}.jsonl").open("wb") for n in node_ids}
+        limit = max(self.MIN_BATCH, min(self.BATCH, self.PENDING // max(1, len(node_ids))))
+        self.batches = {n: LineBatch(n, limit, partial(self._flush, n)) for n in node_ids}
 
     def __call__(self, node: str) -> Writer:
-        """`node`'s writer: each event's formatter made once (node.schema), lines batched."""
-        formatters: dict[str, Callable[[float, int, int, tuple[Any, ...]], str] | None] = {}
-        pending = self.pending[node]
-        flush = self._flush
-
-        def write(event: Event, ts: float, clock: int, queue: int, values: tuple[Any, ...]) -> None:
-            name = event.name
-            formatter = formatters[name] if name in formatters else formatters.setdefault(name, event.formatter(node))
-            if formatter is not None:
-                pending.append(formatter(ts, clock, queue, values))
-            else:
-                pending.append(json.dumps(event.record(ts, node, clock, queue, values)) + "\n")
-            if len(pending) >= self.BATCH:
-                flush(node)
-
-        return write
+        return self.batches[node].add
 
     def _flush(self, node: str) -> None:
-        pending = self.pending[node]
-        self.files[node].writelines(pending)
-        self.lines += len(pending)
-        pending.clear()  # the same list: writers hold it
+        self.files[node].write(self.batches[node].take())
 
     def close(self) -> None:
         for node, f in self.files.items():

@@ -1,7 +1,7 @@
 """The log format: every event a node writes, with its fields in order and their JSON types.
 
-Writers build lines only from an `Event` (`Event.record` for a dict, `Event.formatter` for the
-simulator's direct JSON text), so no writer can emit a field defined nowhere. Readers check a
+Writers build lines only from an `Event` (`Event.record` for a dict, node.eventlog.LineBatch for
+the simulator's batches), so no writer can emit a field defined nowhere. Readers check a
 record with `record_problem`, which names the missing, mistyped or out-of-range field. `FORMAT` is the log
 format's version, written in every `start` line; logs without it are format 1 (the same fields,
 less `format` and `time`), which readers still accept.
@@ -10,12 +10,11 @@ less `format` and `time`), which readers still accept.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from node.clock import MAX_CLOCK  # clocks travel as 4-byte unsigned frames
-from node.config import NODE_ID_PATTERN  # node ids: a safe alphabet, verbatim in JSON and f-strings
+from node.config import NODE_ID_PATTERN  # node ids: a safe alphabet, verbatim in JSON
 
 FORMAT = 3
 
@@ -58,29 +57,6 @@ class Event:
         line = {"ts": ts, "node": node, "event": self.name, "clock": clock, "queue": queue}  # COMMON, in order
         line.update(zip(self.keys[5:], values, strict=True))  # lengths checked above
         return line
-
-    def formatter(self, node: str) -> Callable[[float, int, int, tuple[Any, ...]], str] | None:
-        """A function giving the line's JSON text (with its newline) exactly as json.dumps of
-        `record` would, for events whose fields are numbers and node ids only; None otherwise.
-
-        The function is one f-string generated from the fields (as dataclasses generates
-        __init__): a fifth faster than %-formatting, and the simulator formats every line."""
-        kinds = {"int": "{%s}", "number": "{%s!r}", "node": '"{%s}"', "nodes": "[{nodes(%s)}]"}
-        if any(f.type not in kinds for f in self.fields) or not NODE_ID_PATTERN.fullmatch(node):
-            return None
-        parts = ['"ts": {ts!r}', f'"node": "{node}"', f'"event": "{self.name}"', '"clock": {clock}', '"queue": {queue}']
-        parts += [f'"{f.name}": ' + kinds[f.type] % f"v[{i}]" for i, f in enumerate(self.fields)]
-        joined: dict[tuple[str, ...], str] = {}  # a node sends to a handful of peer sets: their text, once
-
-        def nodes(peers: tuple[str, ...]) -> str:
-            text = joined.get(peers)
-            if text is None:
-                text = joined[peers] = ", ".join(f'"{p}"' for p in peers)
-            return text
-
-        source = "lambda ts, clock, queue, v: f'{{" + ", ".join(parts) + "}}\\n'"
-        function: Callable[[float, int, int, tuple[Any, ...]], str] = eval(source, {"nodes": nodes})
-        return function
 
 
 COMMON = (

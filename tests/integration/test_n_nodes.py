@@ -1,8 +1,7 @@
-"""N nodes from the generated compose file, and the multi-host (swarm) file checked by Docker."""
+"""N nodes from the generated compose file (the swarm stack files: tests/integration/test_swarm.py)."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import uuid
 from pathlib import Path
@@ -35,29 +34,3 @@ def test_five_nodes_run_with_the_generated_compose_file(logs: Path) -> None:
     assert {len(r["to"]) for recs in run.values() for r in recs if r["event"] == "send"} == {1, 4}
     assert (folder / "summary.json").exists()
     assert "node5" in output
-
-
-def test_swarm_stack_file_passes_dockers_own_check() -> None:
-    env = {**os.environ, "RUN_ID": "multi-1", "SEED": "42"}
-    result = subprocess.run(
-        ["docker", "stack", "config", "-c", "deploy/swarm-stack.yml"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    for node in ("node1", "node2", "node3"):
-        assert f"node.labels.lamport == {node}" in result.stdout
-    assert result.stdout.count("endpoint_mode: dnsrr") == 3
-    missing = subprocess.run(
-        ["docker", "stack", "config", "-c", "deploy/swarm-stack.yml"],
-        cwd=ROOT,
-        env={k: v for k, v in os.environ.items() if k not in ("RUN_ID", "SEED")},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert missing.returncode != 0
-    assert "required variable" in missing.stderr

@@ -491,9 +491,9 @@ def test_many_distinct_clock_jumps_are_drawn_as_ranges(tmp_path: Path, monkeypat
     bars: list[int] = []
     original = plots.save_figure
 
-    def counting(fig: Figure, path: Path, rect: Any = None) -> None:
+    def counting(fig: Figure, path: Path, *args: Any, **kwargs: Any) -> None:
         bars.extend(len(ax.patches) for ax in fig.axes)
-        original(fig, path, rect)
+        original(fig, path, *args, **kwargs)
 
     monkeypatch.setattr(plots, "save_figure", counting)
     folder = write(tmp_path, {"n1": lines})

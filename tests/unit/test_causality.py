@@ -23,8 +23,9 @@ from analysis.loader import load_run
 from analysis.metrics import analyse
 from analysis.report import causality_lines
 from analysis.shiviz import FILE, REGEX, cut, python_regex, shiviz_lines, write_shiviz
-from analysis.spacetime import DEFAULT_SECONDS, parse_window, resolve_window
+from analysis.spacetime import DEFAULT_SECONDS, resolve_window
 from analysis.summaryfile import read_summary
+from analysis.window import parse_window
 from node.simulation import Simulation, cluster, parse_fault, run_simulation
 from tests.unit.test_analysis import rec, receive, start, stop_line, two_node_run, write
 

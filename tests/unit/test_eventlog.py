@@ -1,21 +1,30 @@
 """The event log's fast path writes exactly what the stock python-json-logger path writes, line by
-line; a line it cannot write whole raises LogWriteError, and never glues two lines together."""
+line; a line it cannot write whole raises LogWriteError, and never glues two lines together. The
+simulator's batches (LineBatch) write exactly what the event log writes."""
 
 import datetime as dt
 import errno
 import json
 import logging
+import math
 import os
+import random
+import struct
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pythonjsonlogger.json import JsonEncoder, JsonFormatter
 
-from node.eventlog import EventLog, read_resume
+from node import eventlog
+from node.eventlog import EventLog, LineBatch, number_texts, read_resume
 from node.interfaces import LogWriteError
 from node.schema import CONNECTED, INTERNAL, RECEIVE, REJECT, SEND, START, STOP, Event, record_problem
+from node.schema import EVENTS as ALL_EVENTS
 
 CONFIG = {"peers": ["node2@node2:5000"], "seed": None, "ok": True, "when": dt.date(2026, 11, 25)}
 EVENTS: list[tuple[Event, float, int, int, tuple[Any, ...]]] = [
@@ -208,3 +217,105 @@ def test_a_read_only_descriptor_raises(tmp_path: Path, no_handle_error: list[log
     log.close()
     check_lines(path, [0], [])
     assert no_handle_error == []
+
+
+# -- the simulator's batches (node.eventlog.LineBatch): the same bytes as EventLog ------------------
+ODD_INTS = [0, 1, -1, 2**32 - 1, 2**53 + 1, 2**63 - 1, 2**63, -(2**63) - 1, 2**70]  # past 64 bits too
+ODD_FLOATS = [
+    0.0, -0.0, 1.0, -2.5, 0.1 + 0.2, 1e-05, -1e-05, 0.0001, 0.00012, 1.5e-07, 10.00001, 1e15, 1e16, 1.2345e17,
+    1e22, 5e-324, 1.7976931348623157e308, 1795621149.2512345, 0.0010777777777777778, math.inf, -math.inf, math.nan,
+]  # fmt: skip
+NODE_IDS = st.one_of(st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,12}", fullmatch=True), st.text(min_size=1))
+NUMBERS = st.one_of(
+    st.integers(0, 2**32 - 1),
+    st.sampled_from(ODD_INTS + ODD_FLOATS),
+    st.floats(),  # every float, NaN and infinities included
+    st.integers(-(2**80), 2**80),
+)
+SCALARS = st.one_of(st.none(), st.booleans(), NUMBERS, st.text())
+FIELD_VALUES: dict[str, st.SearchStrategy[Any]] = {
+    "int": st.one_of(st.integers(0, 2**32 - 1), st.sampled_from(ODD_INTS)),
+    "number": NUMBERS,
+    "node": NODE_IDS,
+    "nodes": st.one_of(st.lists(NODE_IDS, max_size=4).map(tuple), st.lists(NODE_IDS, max_size=3)),
+    "text": st.text(),  # quotes, backslashes, %, newlines, non-ASCII
+    "object": st.dictionaries(st.text(), st.one_of(SCALARS, st.lists(SCALARS, max_size=3)), max_size=4),
+    "counts": st.dictionaries(NODE_IDS, st.integers(0, 2**40), max_size=4),
+}
+
+
+def line_values(event: Event) -> st.SearchStrategy[tuple[Any, ...]]:
+    return st.tuples(*(FIELD_VALUES[f.type] for f in event.fields))
+
+
+WRITES = st.lists(
+    st.sampled_from(list(ALL_EVENTS.values())).flatmap(
+        lambda e: st.tuples(st.just(e), NUMBERS, FIELD_VALUES["int"], FIELD_VALUES["int"], line_values(e))
+    ),
+    max_size=40,
+)
+
+
+def batched(node: str, writes: list[tuple[Event, float, int, int, tuple[Any, ...]]], limit: int) -> bytes:
+    out = bytearray()
+    batch = LineBatch(node, limit, lambda: out.extend(batch.take()))
+    for write in writes:
+        batch.add(*write)
+    return bytes(out + batch.take())
+
+
+def logged(node: str, writes: list[tuple[Event, float, int, int, tuple[Any, ...]]]) -> bytes:
+    with tempfile.TemporaryDirectory() as folder:
+        log = EventLog(Path(folder) / "node.jsonl", node)
+        for write in writes:
+            log.write(*write)
+        log.close()
+        return (Path(folder) / "node.jsonl").read_bytes()
+
+
+@settings(max_examples=300, deadline=None)
+@given(NODE_IDS, WRITES, st.integers(1, 8))
+def test_batched_lines_are_byte_for_byte_those_of_the_event_log(
+    node: str, writes: list[tuple[Event, float, int, int, tuple[Any, ...]]], limit: int
+) -> None:
+    """Every event kind, any values (negative, zero, beyond 64 bits, tiny and huge floats, NaN,
+    odd node ids, text with % and quotes), in batches of any size: the bytes a real node writes."""
+    assert batched(node, writes, limit) == logged(node, writes)
+
+
+ODD_VALUES: dict[str, Any] = {
+    "node": "node-2.x_y",
+    "nodes": ("node2", "node-3", "n.4"),
+    "text": 'a "quoted" 100% \\ reason \u2014 \n',
+    "object": {"peers": ["node2@node2:5000"], "seed": None, "rate%": 1.5e-05},
+    "counts": {"node2": 0, "node3": 2**40},
+}
+
+
+def test_odd_values_in_every_field_of_every_event_are_written_as_the_event_log_writes_them() -> None:
+    writes = []
+    for event in ALL_EVENTS.values():
+        for i, number in enumerate(ODD_INTS + ODD_FLOATS):
+            integer = number if isinstance(number, int) else i
+            values = tuple(
+                number if f.type == "number" else integer if f.type == "int" else ODD_VALUES[f.type]
+                for f in event.fields
+            )
+            writes.append((event, number, integer, i, values))
+    assert batched("node-1.a_b", writes, 1000) == logged("node-1.a_b", writes)
+    assert batched("node1", EVENTS, 3) == logged("node1", EVENTS)
+
+
+def test_numbers_are_converted_in_bulk_exactly_as_one_by_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """orjson's text where it equals json's, json's where it may not (exponents, NaN, bools),
+    and the same without orjson at all."""
+    rng = random.Random(3)
+    numbers: list[Any] = ODD_INTS + ODD_FLOATS + [True, False]
+    numbers += [struct.unpack("<d", rng.getrandbits(64).to_bytes(8, "little"))[0] for _ in range(20_000)]
+    numbers += [rng.random() * 10 ** rng.randrange(-8, 20) for _ in range(20_000)]
+    numbers += [rng.randrange(0, 10**7) / rng.randrange(1, 20_000) for _ in range(20_000)]
+    expected = [json.dumps(n).encode() for n in numbers]
+    assert number_texts(numbers) == expected
+    assert number_texts([*numbers[:50], "a, b"]) == [*expected[:50], b'"a, b"']  # not a number: one by one
+    monkeypatch.setattr(eventlog, "_bulk_dumps", None)
+    assert number_texts(numbers) == expected

@@ -407,8 +407,9 @@ def test_a_tiny_simulator_set_end_to_end(
     assert cli.main(["run", str(path)]) == 0
     out = capsys.readouterr().out
     assert out.startswith(f"4 runs of 5 s in the simulator: plain, lossy x 2 -> {tmp_path / 'out'}\n")
-    assert "[4/4] lossy-2: seed" in out
-    assert "(set done about" in out
+    assert "[4/4] 0:" in out
+    assert "lossy-2: seed" in out
+    assert "ETA 0:0" in out
     results = tmp_path / "out"
     index = json.loads((results / "index.json").read_text())
     assert index["set"]["configs"][1] == {"name": "lossy", "description": "node1 killed for a second, nothing resent"}

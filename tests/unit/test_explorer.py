@@ -202,9 +202,9 @@ def test_where_two_runs_part(tmp_path: Path) -> None:
 def test_no_log_text_can_end_the_data_element() -> None:
     crafted = "</script><script>alert(1)</script><!-- & -->"
     text = _json({"problems": [crafted]})
-    assert "<" not in text
-    assert ">" not in text
-    assert "&" not in text
+    assert b"<" not in text
+    assert b">" not in text
+    assert b"&" not in text
     html = page("a <b> title", "explorer", {"problems": [crafted]})
     assert html.count("</script>") == 2  # the data's and the code's own
     assert "<title>a &lt;b&gt; title</title>" in html

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from node import eventlog
-from node.eventlog import EventLog, read_resume
+from node.eventlog import EventLog, LineBatch, read_resume
 from node.interfaces import LogCorruptError, Resume
 from node.schema import (
     CONNECTED,
@@ -189,10 +189,10 @@ def sample_lines() -> list[tuple[Event, bytes]]:
             record = event.record(ts, "node1", clock, 2, vals)
             out.append((event, (json.dumps(record) + "\n").encode()))
             out.append((event, (json.dumps(record, ensure_ascii=False) + "\n").encode()))
-            formatter = event.formatter("node1")
-            if formatter is not None:
-                simulated = tuple(tuple(v) if isinstance(v, list) else v for v in vals)  # as the core passes them
-                out.append((event, formatter(ts, clock, 2, simulated).encode()))
+            simulated = tuple(tuple(v) if isinstance(v, list) else v for v in vals)  # as the core passes them
+            batch = LineBatch("node1", 1, lambda: None)
+            batch.add(event, ts, clock, 2, simulated)
+            out.append((event, batch.take()))
     return out
 
 

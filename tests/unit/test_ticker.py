@@ -9,7 +9,16 @@ from typing import Any, TypeVar
 import pytest
 
 from node.realtime import LoopScheduler, new_event_loop
-from node.ticker import CATCH_UP_BATCH, STALL_SECONDS, DeadlineTicker, LatenessHistogram, ms, tick_count
+from node.ticker import (
+    CATCH_UP_BATCH,
+    STALL_SECONDS,
+    WAKE_INTERVAL,
+    DeadlineTicker,
+    LatenessHistogram,
+    ms,
+    tick_count,
+    wake_group,
+)
 from node.virtual import EventHeap, Machine, NodeTime
 
 T = TypeVar("T")
@@ -242,3 +251,65 @@ def test_the_tickers_inlined_histogram_counts_like_the_histogram() -> None:
     assert len(seen) == len(lates)
     assert ticker.lateness.counts == reference.counts
     assert (ticker.lateness.total, ticker.lateness.max_s) == (reference.total, reference.max_s)
+
+
+@pytest.mark.parametrize(
+    ("rate", "interval", "group"),
+    [
+        (10000, 0.0002, 2),
+        (20000, 0.0002, 4),
+        (15000, 0.0002, 3),
+        (5000, 0.0002, 1),
+        (7000, 0.0002, 1),
+        (6, 0.0002, 1),
+        (10000, 0.0, 1),  # no interval: one tick per wake-up, whatever the rate
+        (1_000_000, 0.0, 1),
+    ],
+)
+def test_wake_group_is_the_periods_that_fit_in_the_interval(rate: int, interval: float, group: int) -> None:
+    assert wake_group(rate, interval) == group
+
+
+def test_at_high_rates_one_wake_up_runs_a_group_of_due_ticks_never_an_early_one() -> None:
+    """10,000/s with WAKE_INTERVAL: the ticker sleeps to the deadline of every second tick and runs
+    two, the first 0.1 ms late, none early; the last tick is woken at its own deadline (never past
+    the end), and the run ends at 10 periods as before."""
+    clock = BusyClock()
+    wakes: list[float] = []
+    call_at = clock.call_at
+
+    def recording_call_at(when: float, fn: Callable[[], None]) -> Any:
+        wakes.append(when)
+        return call_at(when, fn)
+
+    clock.call_at = recording_call_at  # type: ignore[method-assign]
+    lates: list[float] = []
+    ended: list[float] = []
+    ticker = DeadlineTicker(
+        clock,
+        10_000,
+        lambda i, late: lates.append(late),
+        lambda *a: None,
+        lambda: ended.append(clock.time),
+        t0=0.0,
+        count=10,
+        wake_interval=WAKE_INTERVAL,
+    )
+    ticker.start()
+    clock.run()
+    assert min(lates) >= 0
+    assert [round(late * 1e6) for late in lates] == [0, 100, 0, 100, 0, 100, 0, 100, 0, 0]
+    assert [round(w * 1e4) for w in wakes] == [0, 2, 4, 6, 8, 9, 10]  # in periods: start, 4 groups, tick 9, end
+    assert ended == pytest.approx([0.001], abs=1e-12)
+
+
+def test_without_a_wake_interval_every_tick_has_its_own_wake_up() -> None:
+    """Virtual time (and rates at or below 1 / WAKE_INTERVAL): one wake-up per tick, none late."""
+    clock = BusyClock()
+    lates: list[float] = []
+    ticker = DeadlineTicker(
+        clock, 10_000, lambda i, late: lates.append(late), lambda *a: None, lambda: None, t0=0.0, count=10
+    )
+    ticker.start()
+    clock.run()
+    assert lates == [0.0] * 10
